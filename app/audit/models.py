@@ -1,0 +1,38 @@
+"""The audit log: append-only, each entry carrying the hash of the one before."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, utcnow
+
+
+class AuditEntry(Base):
+    """Who did what, when. Holds ids and categories, never case content."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (
+        Index("ix_audit_entry_school_id_id", "school_id", "id"),
+        Index("ix_audit_entry_case_id", "case_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: ``None`` for events outside any school (e.g. a sign-in with an unknown address).
+    school_id: Mapped[int | None]
+    created_dt: Mapped[datetime] = mapped_column(default=utcnow)
+    #: staff / reporter / system / anonymous
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None]
+    #: Dotted verb, e.g. ``auth.login.failed`` or ``case.viewed``.
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    case_id: Mapped[int | None]
+    #: What was acted on, e.g. ``staff_user:12`` or ``evidence:9``.
+    target: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: ``entry_hash`` of the previous entry of the same school (chain per school).
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)

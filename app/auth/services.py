@@ -1,0 +1,254 @@
+"""Staff sign-in, lockout and two-factor: typed functions over an explicit session."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pyotp
+import segno
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.audit import services as audit
+from app.auth.models import CaseRole, StaffUser
+from app.db import utcnow
+from app.errors import DomainError, ValidationFailed
+from app.security import hash_password, password_needs_rehash, verify_password
+
+__all__ = ["hash_password"]
+
+MIN_PASSWORD_LENGTH = 12
+MAX_LOCK_MINUTES = 60
+TOTP_ISSUER = "Safe Report"
+
+
+class SignInFailed(DomainError):
+    status_code = 200
+    default_message = "The email address or password is not right."
+
+
+class AccountLocked(SignInFailed):
+    pass
+
+
+@dataclass(frozen=True)
+class SignInOutcome:
+    user: StaffUser
+    #: The password was right; a TOTP code is still needed.
+    needs_second_factor: bool
+
+
+def find_by_email(session: Session, email: str) -> StaffUser | None:
+    return session.execute(
+        select(StaffUser).where(StaffUser.email == email.strip().lower())
+    ).scalar_one_or_none()
+
+
+def lock_minutes(failed_logins: int, threshold: int) -> int:
+    """Minutes an account stays locked after ``failed_logins`` failures: doubling, capped."""
+    if failed_logins < threshold:
+        return 0
+    return min(2 ** (failed_logins - threshold), MAX_LOCK_MINUTES)
+
+
+def check_password(
+    session: Session,
+    email: str,
+    password: str,
+    *,
+    threshold: int,
+    now: datetime | None = None,
+) -> SignInOutcome:
+    """Check an email and password; record the outcome; raise on failure.
+
+    Failures are counted per account and lock it for a doubling number of
+    minutes once ``threshold`` is reached. The caller commits either way, so
+    that the counter and the audit entry persist.
+    """
+    now = now or utcnow()
+    user = find_by_email(session, email)
+    if user is None:
+        verify_password(None, password)  # same cost as a real check
+        audit.record(session, "auth.login.failed", school_id=None, actor_kind="anonymous",
+                     detail={"reason": "unknown_account"})
+        raise SignInFailed()
+    if user.locked_until_dt and user.locked_until_dt > now:
+        minutes = max(1, round((user.locked_until_dt - now).total_seconds() / 60))
+        audit.record(session, "auth.login.refused", school_id=user.school_id, actor_id=user.id,
+                     detail={"reason": "locked"})
+        raise AccountLocked(
+            f"Too many wrong attempts. This account is locked for {minutes} more "
+            f"minute{'s' if minutes != 1 else ''}; try again then, or ask your admin."
+        )
+    if not verify_password(user.password_hash, password):
+        user.failed_logins += 1
+        minutes = lock_minutes(user.failed_logins, threshold)
+        if minutes:
+            user.locked_until_dt = now + timedelta(minutes=minutes)
+        audit.record(session, "auth.login.failed", school_id=user.school_id, actor_id=user.id,
+                     detail={"reason": "wrong_password", "failed_logins": user.failed_logins,
+                             "locked_minutes": minutes})
+        if minutes:
+            raise AccountLocked(
+                f"Too many wrong attempts. This account is locked for {minutes} "
+                f"minute{'s' if minutes != 1 else ''}."
+            )
+        raise SignInFailed()
+    if not user.is_enabled:
+        audit.record(session, "auth.login.refused", school_id=user.school_id, actor_id=user.id,
+                     detail={"reason": "disabled"})
+        raise SignInFailed("This account is disabled. Ask your school's admin.")
+    if password_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    if user.is_totp_enabled:
+        return SignInOutcome(user, needs_second_factor=True)
+    complete_sign_in(session, user, now=now, method="password")
+    return SignInOutcome(user, needs_second_factor=False)
+
+
+def complete_sign_in(session: Session, user: StaffUser, *, now: datetime | None = None,
+                     method: str) -> None:
+    user.failed_logins = 0
+    user.locked_until_dt = None
+    user.last_login_dt = now or utcnow()
+    audit.record(session, "auth.login.succeeded", school_id=user.school_id, actor_id=user.id,
+                 detail={"method": method})
+
+
+def check_second_factor(session: Session, user: StaffUser, code: str, *, threshold: int,
+                        now: datetime | None = None) -> None:
+    """Finish a sign-in with a TOTP code; wrong codes count towards the lockout."""
+    now = now or utcnow()
+    if user.locked_until_dt and user.locked_until_dt > now:
+        raise AccountLocked("Too many wrong attempts. This account is locked for now.")
+    if not verify_totp(user, code, now=now):
+        user.failed_logins += 1
+        minutes = lock_minutes(user.failed_logins, threshold)
+        if minutes:
+            user.locked_until_dt = now + timedelta(minutes=minutes)
+        audit.record(session, "auth.login.failed", school_id=user.school_id, actor_id=user.id,
+                     detail={"reason": "wrong_code", "failed_logins": user.failed_logins})
+        raise SignInFailed("That code is not right. Use the newest code from your app.")
+    complete_sign_in(session, user, now=now, method="password+totp")
+
+
+def verify_totp(user: StaffUser, code: str, *, now: datetime) -> bool:
+    """Accept the current code or its neighbours, each time step only once."""
+    code = "".join(code.split())
+    if not user.totp_secret or not code.isdigit() or len(code) != 6:
+        return False
+    totp = pyotp.TOTP(user.totp_secret)
+    for drift in (0, -1, 1):
+        at = now + timedelta(seconds=drift * totp.interval)
+        step = totp.timecode(at)
+        if secrets.compare_digest(totp.at(at), code):
+            if user.totp_last_step is not None and step <= user.totp_last_step:
+                return False
+            user.totp_last_step = step
+            return True
+    return False
+
+
+def start_totp_enrolment(user: StaffUser) -> str:
+    """Give the user a new, not yet active, TOTP secret and return it."""
+    user.totp_secret = pyotp.random_base32()
+    user.is_totp_enabled = False
+    user.totp_last_step = None
+    return user.totp_secret
+
+
+def totp_uri(user: StaffUser) -> str:
+    assert user.totp_secret
+    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
+
+
+def totp_qr_svg(user: StaffUser) -> str:
+    """The enrolment QR code as an inline SVG (no image leaves the server)."""
+    return segno.make(totp_uri(user), error="m").svg_inline(scale=5, dark="#111", light="#fff")
+
+
+def confirm_totp_enrolment(session: Session, user: StaffUser, code: str,
+                           now: datetime | None = None) -> None:
+    now = now or utcnow()
+    if not verify_totp(user, code, now=now):
+        raise ValidationFailed("That code is not right. Scan the code again and type the newest one.",
+                               field="code")
+    user.is_totp_enabled = True
+    audit.record(session, "auth.two_factor.enabled", school_id=user.school_id, actor_id=user.id)
+
+
+def needs_two_factor_enrolment(user: StaffUser, *, required: bool) -> bool:
+    """Leads and admins must enrol when the deployment requires it."""
+    return required and (user.is_lead or user.is_admin) and not user.is_totp_enabled
+
+
+def validate_new_password(password: str, *, email: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(
+            f"Use at least {MIN_PASSWORD_LENGTH} characters; a few unrelated words work well.",
+            field="password",
+        )
+    if password.strip().lower() == email.strip().lower():
+        raise ValidationFailed("Do not use your email address as your password.", field="password")
+
+
+def change_password(session: Session, user: StaffUser, current: str, new: str) -> None:
+    if not verify_password(user.password_hash, current):
+        raise ValidationFailed("Your current password is not right.", field="current_password")
+    validate_new_password(new, email=user.email)
+    user.password_hash = hash_password(new)
+    user.must_change_password = False
+    user.reset_sessions()
+    audit.record(session, "auth.password.changed", school_id=user.school_id, actor_id=user.id)
+
+
+def generate_password() -> str:
+    """A temporary password an admin can read out: four random words and digits."""
+    from app.reporting.case_keys import random_words
+
+    return "-".join(random_words(4)) + "-" + str(secrets.randbelow(90) + 10)
+
+
+def create_staff_user(
+    session: Session,
+    *,
+    school_id: int,
+    email: str,
+    name: str,
+    password: str,
+    case_role: CaseRole | None,
+    is_admin: bool = False,
+    must_change_password: bool = False,
+    actor_id: int | None = None,
+) -> StaffUser:
+    """Create an account; raise if the address is taken or the password is weak."""
+    email = email.strip().lower()
+    if not email or "@" not in email:
+        raise ValidationFailed("Enter an email address.", field="email")
+    if not name.strip():
+        raise ValidationFailed("Enter the person's name.", field="name")
+    if case_role is None and not is_admin:
+        raise ValidationFailed("Choose at least one role.", field="role")
+    exists = session.execute(
+        select(func.count()).select_from(StaffUser).where(StaffUser.email == email)
+    ).scalar_one()
+    if exists:
+        raise ValidationFailed("An account with this email address already exists.", field="email")
+    validate_new_password(password, email=email)
+    user = StaffUser(
+        school_id=school_id,
+        email=email,
+        name=name.strip(),
+        password_hash=hash_password(password),
+        case_role=case_role,
+        is_admin=is_admin,
+        must_change_password=must_change_password,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(session, "staff.created", school_id=school_id, actor_id=actor_id,
+                 actor_kind="staff" if actor_id else "system", target=f"staff_user:{user.id}",
+                 detail={"role": user.role_label})
+    return user

@@ -1,0 +1,154 @@
+"""Sign-in pages. Each view parses the form, calls one service and renders."""
+
+from __future__ import annotations
+
+import time
+
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from app.audit import services as audit
+from app.auth import bp
+from app.auth import services as auth
+from app.auth.forms import ChangePasswordForm, CodeForm, LoginForm
+from app.auth.models import StaffUser
+from app.errors import DomainError
+from app.extensions import db, limiter
+
+#: Seconds a password-checked user has to type their TOTP code.
+PENDING_SECONDS = 300
+
+
+def _home_url(user: StaffUser) -> str:
+    if user.is_casework_staff:
+        return url_for("cases.queue")
+    return url_for("admin.staff_list")
+
+
+def _start_session(user: StaffUser):
+    session.clear()  # a fresh session on sign-in: no fixation
+    session.permanent = True
+    login_user(user)
+    session["last_seen"] = time.time()
+    return redirect(_home_url(user))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("30 per minute", key_func=lambda: "login:" + (request.remote_addr or "-"),
+               methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(_home_url(current_user))
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            outcome = auth.check_password(
+                db.session, form.email.data, form.password.data,
+                threshold=current_app.config["LOGIN_LOCKOUT_THRESHOLD"],
+            )
+        except DomainError as exc:
+            db.session.commit()  # the failure counter and audit entry are kept
+            error = exc.message
+        else:
+            db.session.commit()
+            if outcome.needs_second_factor:
+                session.clear()
+                session["pending_user"] = outcome.user.id
+                session["pending_since"] = time.time()
+                return redirect(url_for("auth.two_factor"))
+            return _start_session(outcome.user)
+    status = 200 if error is None and not form.errors else 422
+    return render_template("auth/login.html", form=form, error=error), status
+
+
+@bp.route("/login/two-factor", methods=["GET", "POST"])
+@limiter.limit("30 per minute", key_func=lambda: "2fa:" + (request.remote_addr or "-"),
+               methods=["POST"])
+def two_factor():
+    user_id = session.get("pending_user")
+    started = session.get("pending_since", 0)
+    if not user_id or time.time() - started > PENDING_SECONDS:
+        session.clear()
+        flash("Please sign in again.", "info")
+        return redirect(url_for("auth.login"))
+    user = db.session.get(StaffUser, user_id)
+    if user is None or not user.is_enabled:
+        session.clear()
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            auth.check_second_factor(db.session, user, form.code.data,
+                                     threshold=current_app.config["LOGIN_LOCKOUT_THRESHOLD"])
+        except DomainError as exc:
+            db.session.commit()
+            error = exc.message
+        else:
+            db.session.commit()
+            return _start_session(user)
+    status = 200 if error is None and not form.errors else 422
+    return render_template("auth/two_factor.html", form=form, error=error), status
+
+
+@bp.route("/two-factor/setup", methods=["GET", "POST"])
+@login_required
+def two_factor_setup():
+    form = CodeForm()
+    error = None
+    if request.method == "GET" or not current_user.totp_secret:
+        if not current_user.is_totp_enabled:
+            auth.start_totp_enrolment(current_user)
+            db.session.commit()
+    if form.validate_on_submit():
+        try:
+            auth.confirm_totp_enrolment(db.session, current_user, form.code.data)
+        except DomainError as exc:
+            error = exc.message
+        else:
+            db.session.commit()
+            flash("Two-step sign-in is on. You will need your app each time you sign in.",
+                  "success")
+            return redirect(_home_url(current_user))
+    qr_svg = None if current_user.is_totp_enabled else auth.totp_qr_svg(current_user)
+    status = 200 if error is None and not form.errors else 422
+    return render_template("auth/two_factor_setup.html", form=form, error=error, qr_svg=qr_svg,
+                           secret=current_user.totp_secret), status
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            auth.change_password(db.session, current_user, form.current_password.data,
+                                 form.password.data)
+        except DomainError as exc:
+            error = exc.message
+        else:
+            db.session.commit()
+            flash("Your password has been changed.", "success")
+            return _start_session(current_user)
+    status = 200 if error is None and not form.errors else 422
+    return render_template("auth/change_password.html", form=form, error=error), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    if current_user.is_authenticated:
+        audit.record(db.session, "auth.logout", school_id=current_user.school_id,
+                     actor_id=current_user.id)
+        db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You have signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/")
+@login_required
+def home():
+    return redirect(_home_url(current_user))

@@ -1,0 +1,115 @@
+"""Flask CLI commands: ``flask --app app create-school`` and friends."""
+
+from __future__ import annotations
+
+import secrets
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import func, select
+
+from app.auth import services as auth
+from app.auth.models import CaseRole, StaffUser
+from app.errors import DomainError
+from app.extensions import db
+from app.schools.models import School
+
+ROLES = {"counsellor": (CaseRole.COUNSELLOR, False), "lead": (CaseRole.LEAD, False),
+         "admin": (None, True), "lead-admin": (CaseRole.LEAD, True)}
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(create_school)
+    app.cli.add_command(create_user)
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(seed_if_empty)
+
+
+def _create_school(slug: str, name: str, timezone: str) -> School:
+    if not slug.replace("-", "").isalnum() or slug != slug.lower():
+        raise click.BadParameter("use lower-case letters, digits and hyphens", param_hint="SLUG")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown timezone {timezone!r}", param_hint="--timezone") from None
+    if db.session.execute(select(School.id).where(School.slug == slug)).first():
+        raise click.ClickException(f"a school with slug {slug!r} already exists")
+    school = School(slug=slug, name=name, timezone=timezone)
+    db.session.add(school)
+    db.session.flush()
+    return school
+
+
+@click.command("create-school")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--timezone", default="Europe/London", show_default=True, help="IANA timezone.")
+def create_school(slug: str, name: str, timezone: str) -> None:
+    """Create a school. SLUG appears in its report address /s/SLUG/report."""
+    school = _create_school(slug, name, timezone)
+    db.session.commit()
+    click.echo(f"Created school {school.slug!r} ({school.name}), id {school.id}.")
+
+
+@click.command("create-user")
+@click.argument("school_slug")
+@click.argument("email")
+@click.option("--name", required=True, help="The person's full name.")
+@click.option("--role", type=click.Choice(sorted(ROLES)), required=True,
+              help="counsellor, lead (safeguarding lead), admin, or lead-admin.")
+@click.option("--password", default=None,
+              help="Password to set; by default a temporary one is generated and printed once.")
+def create_user(school_slug: str, email: str, name: str, role: str, password: str | None) -> None:
+    """Create a staff account in SCHOOL_SLUG."""
+    school = db.session.execute(select(School).where(School.slug == school_slug)).scalar_one_or_none()
+    if school is None:
+        raise click.ClickException(f"no school with slug {school_slug!r}")
+    case_role, is_admin = ROLES[role]
+    generated = password is None
+    password = password or auth.generate_password()
+    try:
+        user = auth.create_staff_user(db.session, school_id=school.id, email=email, name=name,
+                                      password=password, case_role=case_role, is_admin=is_admin,
+                                      must_change_password=generated)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"Created {user.role_label.lower()} {user.email} in {school.slug}.")
+    if generated:
+        click.echo(f"Temporary password (shown once; they must change it): {password}")
+
+
+@click.command("seed-demo")
+@click.option("--reports", default=36, show_default=True, help="How many fake reports to make.")
+def seed_demo(reports: int) -> None:
+    """Create the demo school, one account per role, and fake reports."""
+    from app.demo import seed_demo_school
+
+    if db.session.execute(select(School.id).where(School.slug == "demo")).first():
+        raise click.ClickException("the demo school exists already")
+    password = current_app.config.get("DEMO_PASSWORD")
+    generated = not password
+    password = password or secrets.token_urlsafe(12)
+    seed_demo_school(db.session, password=password, reports=reports)
+    db.session.commit()
+    click.echo("Demo school 'demo' (Demo High School) created with accounts:")
+    for email in ("counsellor@demo.example", "lead@demo.example", "admin@demo.example"):
+        click.echo(f"  {email}")
+    if generated:
+        click.echo(f"Password for all three (shown once): {password}")
+    else:
+        click.echo("Password: the value of DEMO_PASSWORD.")
+
+
+@click.command("seed-if-empty", hidden=True)
+@click.pass_context
+def seed_if_empty(ctx: click.Context) -> None:
+    """Seed the demo school when the database has no school (used by ``make run``)."""
+    if db.session.execute(select(func.count()).select_from(School)).scalar_one():
+        click.echo("Database already has data; not seeding.")
+        return
+    ctx.invoke(seed_demo)
+
+
+__all__ = ["StaffUser", "register_cli"]

@@ -1,0 +1,114 @@
+"""Domain errors raised by services, and the error pages and JSON problems they become."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A rule of the domain refused the action; the message is safe to show."""
+
+    status_code = 400
+    default_message = "That cannot be done."
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+        self.message = message or self.default_message
+        self.field = field
+
+
+class ValidationFailed(DomainError):
+    status_code = 422
+    default_message = "Some of what was entered is not valid."
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    default_message = "You do not have permission to do that."
+
+
+class NotFound(DomainError):
+    status_code = 404
+    default_message = "We could not find that page."
+
+
+class Conflict(DomainError):
+    status_code = 409
+    default_message = (
+        "Someone else changed this case while you were looking at it. "
+        "Reload the page to see their change, then try again."
+    )
+
+
+TITLES = {
+    400: "The request could not be understood",
+    403: "You do not have permission to see this",
+    404: "Page not found",
+    405: "That action is not allowed here",
+    409: "Changed by someone else",
+    413: "That file or form is too large",
+    422: "Please check what you entered",
+    429: "Too many attempts",
+    500: "Something went wrong on our side",
+    503: "The service is not ready",
+}
+
+MESSAGES = {
+    400: "The form may have expired. Go back, reload the page and try again.",
+    403: "If you think you should have access, ask your school's admin.",
+    404: "The address may be mistyped, or the page may have moved.",
+    405: "Go back and use the buttons on the page.",
+    413: "Make it smaller and try again.",
+    429: "Please wait a little and try again.",
+    500: "The problem has been logged. Please try again in a few minutes.",
+}
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best_match(["application/json", "text/html"]) == "application/json"
+        and not request.accept_mimetypes.accept_html
+    )
+
+
+def render_error(status: int, message: str | None = None, field: str | None = None):
+    title = TITLES.get(status, "Error")
+    detail = message or MESSAGES.get(status, "")
+    if _wants_json():
+        body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+        if field:
+            body["errors"] = [{"field": field, "reason": detail}]
+        response = jsonify(body)
+        response.status_code = status
+        response.mimetype = "application/problem+json"
+        return response
+    template = "errors/error.html"
+    return render_template(template, status=status, title=title, message=detail), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain_error(exc: DomainError):
+        return render_error(exc.status_code, exc.message, exc.field)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        message = None
+        if status == 400 and "CSRF" in (exc.description or ""):
+            message = "This form expired or was sent from somewhere else. Reload the page and try again."
+        response = render_error(status, message)
+        if status == 405 and getattr(exc, "valid_methods", None):
+            response = app.make_response(response)
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error", extra={"error_type": type(exc).__name__})
+        return render_error(500)

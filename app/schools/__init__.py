@@ -1,0 +1,1 @@
+"""Schools: the tenants. No blueprint; admins edit settings in :mod:`app.admin`."""

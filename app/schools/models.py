@@ -1,0 +1,62 @@
+"""The school: tenant, calendar and deadline settings."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import JSON, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, utcnow
+
+
+def _default_weekend() -> list[int]:
+    return [5, 6]
+
+
+class School(Base):
+    __tablename__ = "school"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Appears in the student address ``/s/<slug>/report``.
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: IANA zone; deadlines count school days in it.
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    #: Holidays: a list of ``{"name", "start", "end"}`` with ISO dates, both ends inclusive.
+    term_calendar: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: ISO weekday numbers (Monday is 0) that are not school days.
+    weekend_days: Mapped[list[Any]] = mapped_column(JSON, default=_default_weekend)
+    #: Shown to a student in danger: a list of ``{"name", "phone", "text", "url", "hours"}``.
+    helplines: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    emergency_number: Mapped[str] = mapped_column(String(20), default="999")
+    #: Where level-3 escalations go besides the leads.
+    admin_contact_email: Mapped[str | None] = mapped_column(String(254))
+    critical_response_hours: Mapped[int] = mapped_column(default=1)
+    high_response_days: Mapped[int] = mapped_column(default=1)
+    medium_response_days: Mapped[int] = mapped_column(default=3)
+    low_response_days: Mapped[int] = mapped_column(default=5)
+    #: A case with no activity for this many school days reminds its assignee.
+    stale_after_days: Mapped[int] = mapped_column(default=10)
+    #: Case content is purged this many years after closing.
+    retention_years: Mapped[int] = mapped_column(default=6)
+    created_dt: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def holiday_dates(self) -> set[date]:
+        days: set[date] = set()
+        for period in self.term_calendar or []:
+            start = date.fromisoformat(period["start"])
+            end = date.fromisoformat(period.get("end") or period["start"])
+            while start <= end:
+                days.add(start)
+                start = date.fromordinal(start.toordinal() + 1)
+        return days
+
+    def __repr__(self) -> str:
+        return f"<School {self.slug}>"

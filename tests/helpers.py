@@ -1,0 +1,27 @@
+"""Small helpers for HTTP tests."""
+
+from __future__ import annotations
+
+import re
+
+from tests.factories import PASSWORD
+
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def csrf_token(client, url: str) -> str:  # noqa: ANN001
+    response = client.get(url)
+    match = _CSRF.search(response.get_data(as_text=True))
+    assert match, f"no CSRF token on {url} (status {response.status_code})"
+    return match.group(1)
+
+
+def sign_in(client, user, password: str = PASSWORD):  # noqa: ANN001
+    token = csrf_token(client, "/staff/login")
+    return client.post("/staff/login", data={"csrf_token": token, "email": user.email,
+                                             "password": password})
+
+
+def post_form(client, url: str, data: dict, *, form_url: str | None = None):  # noqa: ANN001
+    token = csrf_token(client, form_url or url)
+    return client.post(url, data={"csrf_token": token, **data})

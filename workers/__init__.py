@@ -1,0 +1,1 @@
+"""Celery workers and beat, built from the Flask app factory."""
