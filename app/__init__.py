@@ -23,6 +23,7 @@ BLUEPRINT_MODULES = (
     "app.dashboard",
     "app.admin",
     "app.audit",
+    "app.notifications",
 )
 
 CSP = {
@@ -39,11 +40,7 @@ CSP = {
 
 def create_app(config_name: str | None = None, overrides: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app for ``config_name`` (default: ``SAFE_REPORT_ENV``)."""
-    settings = load_config(config_name)
-    if overrides:
-        for key, value in overrides.items():
-            setattr(settings, key, value)
-    settings.finalise()
+    settings = load_config(config_name, overrides=overrides)
 
     app = Flask(
         __name__,
@@ -72,7 +69,11 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
 
     importlib.import_module("app.models")  # the full metadata, for Alembic and create_all
 
+    from app.sessions import SplitSessionInterface
+
+    app.session_interface = SplitSessionInterface()
     _init_extensions(app)
+    _init_api(app)
 
     from workers.celery_app import celery_init_app
 
@@ -113,6 +114,29 @@ def _init_extensions(app: Flask) -> None:
         frame_options="DENY",
         permissions_policy={"geolocation": "()", "camera": "()", "microphone": "()"},
     )
+
+
+def _init_api(app: Flask) -> None:
+    """The reporter API and its generated OpenAPI document at /api/v1/openapi.json."""
+    from app.api import api
+    from app.api import bp as api_bp
+    from app.extensions import csrf
+
+    app.config.update(
+        API_TITLE="Safe Report reporter API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    api.init_app(app, spec_kwargs={"info": {"description": (
+        "Submit and follow up a bullying report. Authenticate with the header "
+        "`Authorization: CaseKey <case key>`. Errors are RFC 9457 problem+json.")}})
+    api.spec.components.security_scheme(
+        "CaseKey", {"type": "apiKey", "in": "header", "name": "Authorization",
+                    "description": "The words 'CaseKey ' followed by the case key."})
+    csrf.exempt(api_bp)
+    api.register_blueprint(api_bp)
 
 
 @event.listens_for(Engine, "connect")

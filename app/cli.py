@@ -13,6 +13,7 @@ from app.auth import services as auth
 from app.auth.models import CaseRole, StaffUser
 from app.errors import DomainError
 from app.extensions import db
+from app.health.cli import workers_status
 from app.schools.models import School
 
 ROLES = {"counsellor": (CaseRole.COUNSELLOR, False), "lead": (CaseRole.LEAD, False),
@@ -24,6 +25,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(create_user)
     app.cli.add_command(seed_demo)
     app.cli.add_command(seed_if_empty)
+    app.cli.add_command(rotate_keys)
+    app.cli.add_command(workers_status)
 
 
 def _create_school(slug: str, name: str, timezone: str) -> School:
@@ -100,6 +103,23 @@ def seed_demo(reports: int) -> None:
         click.echo(f"Password for all three (shown once): {password}")
     else:
         click.echo("Password: the value of DEMO_PASSWORD.")
+
+
+@click.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt all stored data under the first key of DATA_ENCRYPTION_KEYS.
+
+    Put the new key first and keep the old ones after it; once this has run,
+    the old keys can be removed.
+    """
+    from app.keys import rotate
+    from app.security import keyring
+
+    click.echo(f"Re-encrypting under key {keyring().current.key_id!r} ...")
+    counts = rotate(db.session)
+    for name, count in counts.items():
+        click.echo(f"  {name}: {count} re-encrypted")
+    click.echo(f"Done: {sum(counts.values())} values re-encrypted.")
 
 
 @click.command("seed-if-empty", hidden=True)

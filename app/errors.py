@@ -47,6 +47,7 @@ class Conflict(DomainError):
 
 TITLES = {
     400: "The request could not be understood",
+    401: "Case key needed",
     403: "You do not have permission to see this",
     404: "Page not found",
     405: "That action is not allowed here",
@@ -76,16 +77,40 @@ def _wants_json() -> bool:
     )
 
 
-def render_error(status: int, message: str | None = None, field: str | None = None):
+def _field_errors(messages, prefix: str = "") -> list[dict[str, str]]:
+    """Flatten webargs/marshmallow messages into ``[{field, reason}]``."""
+    out: list[dict[str, str]] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key in ("json", "files", "query", "form", "headers") and not prefix:
+                name = ""
+            out.extend(_field_errors(value, name))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        out.extend({"field": prefix or "body", "reason": m} for m in messages)
+    elif isinstance(messages, list):
+        for item in messages:
+            out.extend(_field_errors(item, prefix))
+    else:
+        out.append({"field": prefix or "body", "reason": str(messages)})
+    return out
+
+
+def render_error(status: int, message: str | None = None, field: str | None = None,
+                 errors: list[dict[str, str]] | None = None):
     title = TITLES.get(status, "Error")
     detail = message or MESSAGES.get(status, "")
     if _wants_json():
-        body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+        body: dict = {"type": "about:blank", "title": title, "status": status, "detail": detail}
         if field:
             body["errors"] = [{"field": field, "reason": detail}]
+        if errors:
+            body["errors"] = errors
         response = jsonify(body)
         response.status_code = status
         response.mimetype = "application/problem+json"
+        if status == 401:
+            response.headers["WWW-Authenticate"] = "CaseKey"
         return response
     template = "errors/error.html"
     return render_template(template, status=status, title=title, message=detail), status
@@ -100,9 +125,15 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         status = exc.code or 500
         message = None
+        errors = None
         if status == 400 and "CSRF" in (exc.description or ""):
             message = "This form expired or was sent from somewhere else. Reload the page and try again."
-        response = render_error(status, message)
+        data = getattr(exc, "data", None)
+        if isinstance(data, dict) and data.get("messages"):
+            errors = _field_errors(data["messages"])
+            message = "Some fields are missing or not valid: " + ", ".join(
+                sorted({e["field"] or "body" for e in errors})) + "."
+        response = render_error(status, message, errors=errors)
         if status == 405 and getattr(exc, "valid_methods", None):
             response = app.make_response(response)
             response.headers["Allow"] = ", ".join(exc.valid_methods)

@@ -61,9 +61,10 @@ def configure_logging(level: str, fmt: str) -> None:
         root.removeHandler(old)
     handler._safe_report = True  # type: ignore[attr-defined]
     root.addHandler(handler)
-    root.setLevel(level)
+    root.setLevel(level.upper())  # gunicorn reads the same LOG_LEVEL, in any case
     # Werkzeug's own access log prints the client address: keep it quiet.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 access_log = logging.getLogger("safe_report.access")

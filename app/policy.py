@@ -45,7 +45,10 @@ def _filter_to_school(state: ORMExecuteState) -> None:
     school_id = state.session.info.get(SCHOOL_KEY)
     if school_id is None or not (state.is_select or state.is_update or state.is_delete):
         return
-    if state.is_column_load or state.is_relationship_load:
+    # A column load refreshes a row already in hand, by primary key. Relationship loads
+    # are filtered even though options propagate to them: an object loaded before the
+    # scope was set (the signed-in user, by Flask-Login) carries no options to propagate.
+    if state.is_column_load:
         return
     state.statement = state.statement.options(
         with_loader_criteria(

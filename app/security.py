@@ -26,10 +26,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from config.base import ConfigurationError
+
 VERSION = 1
+MIN_INDEX_KEY_LENGTH = 16
 
 
-class KeyConfigurationError(ValueError):
+class KeyConfigurationError(ConfigurationError, ValueError):
     """DATA_ENCRYPTION_KEYS or BLIND_INDEX_KEY is malformed."""
 
 
@@ -49,6 +52,13 @@ class Keyring:
     def __init__(self, data_keys: str, index_key: str) -> None:
         self.keys = _parse_data_keys(data_keys)
         self.by_id = {k.key_id: k for k in self.keys}
+        # Handles and names are guessable; only a strong key keeps their indexes from
+        # being brute-forced out of a stolen database.
+        if len(index_key or "") < MIN_INDEX_KEY_LENGTH:
+            raise KeyConfigurationError(
+                f"BLIND_INDEX_KEY must be at least {MIN_INDEX_KEY_LENGTH} characters"
+                " (use a long random value)"
+            )
         master = index_key.encode()
         self._case_key_mac = _derive(master, b"safe-report case key v1")
         self._index_mac = _derive(master, b"safe-report blind index v1")
@@ -69,6 +79,9 @@ class Keyring:
         if len(blob) < 2 or blob[0] != VERSION:
             raise DecryptionError("unknown ciphertext version")
         kid_len = blob[1]
+        # header, 12-byte nonce and 16-byte tag: anything shorter was cut off
+        if len(blob) < 2 + kid_len + 12 + 16:
+            raise DecryptionError("ciphertext is truncated")
         kid = blob[2 : 2 + kid_len].decode("ascii", "replace")
         key = self.by_id.get(kid)
         if key is None:
@@ -80,6 +93,9 @@ class Keyring:
             raise DecryptionError("ciphertext failed authentication") from None
 
     def key_id_of(self, blob: bytes) -> str:
+        """Return the id of the data key ``blob`` was encrypted with."""
+        if len(blob) < 2 or blob[0] != VERSION:
+            raise DecryptionError("unknown ciphertext version")
         return blob[2 : 2 + blob[1]].decode("ascii", "replace")
 
     def encrypt_value(self, value: Any, purpose: str, *, json: bool, raw: bool) -> bytes:
@@ -133,15 +149,24 @@ def _parse_data_keys(spec: str) -> list[DataKey]:
         try:
             raw = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
         except (ValueError, TypeError):
-            raise KeyConfigurationError(f"data key {key_id!r} is not valid base64") from None
+            raise KeyConfigurationError(
+                f"DATA_ENCRYPTION_KEYS: key {key_id!r} is not valid base64"
+            ) from None
         if len(raw) != 32:
-            raise KeyConfigurationError(f"data key {key_id!r} must be 32 bytes (256 bits)")
+            raise KeyConfigurationError(
+                f"DATA_ENCRYPTION_KEYS: key {key_id!r} must be 32 bytes (256 bits)"
+            )
         keys.append(DataKey(key_id, AESGCM(raw)))
     if not keys:
         raise KeyConfigurationError("DATA_ENCRYPTION_KEYS holds no key")
     if len({k.key_id for k in keys}) != len(keys):
         raise KeyConfigurationError("DATA_ENCRYPTION_KEYS repeats a key id")
     return keys
+
+
+def check_data_keys(spec: str) -> None:
+    """Raise :class:`KeyConfigurationError` unless ``spec`` is a usable DATA_ENCRYPTION_KEYS."""
+    _parse_data_keys(spec)
 
 
 def new_data_key_spec(key_id: str) -> str:

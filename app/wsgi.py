@@ -1,5 +1,10 @@
 """WSGI entry point: ``gunicorn app.wsgi:application``."""
 
 from app import create_app
+from config import ConfigurationError
 
-application = create_app()
+try:
+    application = create_app()
+except ConfigurationError as exc:
+    # The operator needs the message naming the setting, not a traceback.
+    raise SystemExit(f"Error: {exc.message}") from None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from config.base import BaseConfig, ConfigurationError
 from config.development import DevelopmentConfig
@@ -18,14 +20,27 @@ ENVIRONMENTS: dict[str, type[BaseConfig]] = {
 __all__ = ["ConfigurationError", "ENVIRONMENTS", "load_config"]
 
 
-def load_config(name: str | None = None, environ: dict[str, str] | None = None) -> BaseConfig:
-    """Build the settings for ``name`` (default: ``SAFE_REPORT_ENV``, else development)."""
+def load_config(
+    name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> BaseConfig:
+    """Build and check the settings for ``name`` (default: ``SAFE_REPORT_ENV``, else development).
+
+    ``overrides`` (tests, tools) replace settings before the checks run, so a
+    missing or malformed value fails here, naming the variable, never later.
+    """
     environ = dict(os.environ if environ is None else environ)
     name = name or environ.get("SAFE_REPORT_ENV") or "development"
     try:
         cls = ENVIRONMENTS[name]
     except KeyError:
         raise ConfigurationError(
-            f"SAFE_REPORT_ENV={name!r} is not one of: {', '.join(sorted(ENVIRONMENTS))}"
+            f"SAFE_REPORT_ENV={name!r} is not one of: {', '.join(sorted(ENVIRONMENTS))}."
         ) from None
-    return cls(environ)
+    settings = cls(environ)
+    for key, value in (overrides or {}).items():
+        setattr(settings, key, value)
+    settings.finalise()
+    settings.check_keys()
+    return settings

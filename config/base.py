@@ -7,17 +7,34 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import click
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class ConfigurationError(RuntimeError):
-    """The environment does not hold a setting the service needs to start."""
+class ConfigurationError(click.ClickException, RuntimeError):
+    """The environment does not hold a setting the service needs to start.
+
+    A ``ClickException`` so that ``flask`` (and any click command that builds
+    the app) prints ``Error: <message>`` and exits 1 instead of a traceback.
+    """
 
 
 def _bool(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(environ: dict[str, str], name: str, default: int) -> int:
+    """Read a whole number, naming the variable when it is not one."""
+    value = (environ.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, not {value!r}.") from None
 
 
 class BaseConfig:
@@ -48,15 +65,19 @@ class BaseConfig:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _bool(env("SESSION_COOKIE_SECURE"), False)
         self.PERMANENT_SESSION_LIFETIME = timedelta(
-            minutes=int(env("STAFF_IDLE_TIMEOUT_MINUTES") or 30)
+            minutes=_int(environ, "STAFF_IDLE_TIMEOUT_MINUTES", 30)
         )
         self.SESSION_REFRESH_EACH_REQUEST = True
         self.REMEMBER_COOKIE_DURATION = timedelta(seconds=0)
         self.WTF_CSRF_TIME_LIMIT = None  # bound by the session lifetime instead
-        self.MAX_CONTENT_LENGTH = int(env("MAX_CONTENT_LENGTH") or 60 * 1024 * 1024)
 
+        self.EVIDENCE_MAX_BYTES = _int(environ, "EVIDENCE_MAX_MB", 10) * 1024 * 1024
+        self.EVIDENCE_MAX_FILES = _int(environ, "EVIDENCE_MAX_FILES", 5)
+        # One evidence file plus the form around it; larger bodies get a 413 page.
+        self.MAX_CONTENT_LENGTH = self.EVIDENCE_MAX_BYTES + 512 * 1024
+        self.QUICK_EXIT_URL = env("QUICK_EXIT_URL") or "https://www.bbc.co.uk/weather"
         self.REQUIRE_TWO_FACTOR = _bool(env("REQUIRE_TWO_FACTOR"), False)
-        self.LOGIN_LOCKOUT_THRESHOLD = int(env("LOGIN_LOCKOUT_THRESHOLD") or 5)
+        self.LOGIN_LOCKOUT_THRESHOLD = _int(environ, "LOGIN_LOCKOUT_THRESHOLD", 5)
         self.PREFERRED_URL_SCHEME = env("PREFERRED_URL_SCHEME") or "http"
         self.SERVER_BASE_URL = (env("SERVER_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
 
@@ -64,8 +85,18 @@ class BaseConfig:
         self.LOG_LEVEL = env("LOG_LEVEL") or "INFO"
 
         self.CELERY_BROKER_URL: str | None = env("CELERY_BROKER_URL") or self.REDIS_URL
+        self.CELERY_RESULT_BACKEND: str | None = env("CELERY_RESULT_BACKEND") or self.REDIS_URL
         self.CELERY_TASK_QUEUE = env("CELERY_TASK_QUEUE") or "safe-report"
+        #: The filesystem broker's folder (development); default ``instance/broker``.
+        self.CELERY_BROKER_FOLDER: str | None = env("CELERY_BROKER_FOLDER") or None
         self.CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
+        if prefix := env("CELERY_BROKER_KEY_PREFIX"):
+            # Lets several deployments (or test runs) share one Redis without meeting.
+            self.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = prefix
+        #: How often beat asks a worker to record the ``beat`` heartbeat.
+        self.HEARTBEAT_INTERVAL_SECONDS = _int(environ, "HEARTBEAT_INTERVAL_SECONDS", 60)
+        #: PostgreSQL connect timeout: /readyz must answer quickly when the database is gone.
+        self.DATABASE_CONNECT_TIMEOUT = _int(environ, "DATABASE_CONNECT_TIMEOUT", 2)
 
         self.RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI") or self.REDIS_URL or "memory://"
         self.RATELIMIT_KEY_PREFIX = env("RATELIMIT_KEY_PREFIX") or "safe-report"
@@ -73,7 +104,7 @@ class BaseConfig:
         self.RATELIMIT_ENABLED = _bool(env("RATELIMIT_ENABLED"), True)
 
         self.MAIL_SERVER = env("MAIL_SERVER") or None
-        self.MAIL_PORT = int(env("MAIL_PORT") or 25)
+        self.MAIL_PORT = _int(environ, "MAIL_PORT", 25)
         self.MAIL_USE_TLS = _bool(env("MAIL_USE_TLS"), False)
         self.MAIL_USERNAME = env("MAIL_USERNAME") or None
         self.MAIL_PASSWORD = env("MAIL_PASSWORD") or None
@@ -86,16 +117,31 @@ class BaseConfig:
 
     def as_flask_mapping(self) -> dict[str, Any]:
         """Return the upper-case settings, as Flask's ``config.from_mapping`` wants them."""
-        return {k: v for k, v in vars(self).items() if k.isupper()}
+        mapping = {k: v for k, v in vars(self).items() if k.isupper()}
+        url = self.SQLALCHEMY_DATABASE_URI or ""
+        if url.startswith("postgresql") and "connect_timeout" not in url:
+            options = dict(self.SQLALCHEMY_ENGINE_OPTIONS)
+            options["connect_args"] = {"connect_timeout": self.DATABASE_CONNECT_TIMEOUT,
+                                       **options.get("connect_args", {})}
+            mapping["SQLALCHEMY_ENGINE_OPTIONS"] = options
+        return mapping
 
     def finalise(self) -> None:
         """Fill derived settings and fail fast on what is missing."""
 
+    def check_keys(self) -> None:
+        """Refuse malformed data keys at start-up, not at the first encrypted write."""
+        from app.security import check_data_keys  # imported here: the app package imports config
+
+        if self.DATA_ENCRYPTION_KEYS:
+            check_data_keys(self.DATA_ENCRYPTION_KEYS)
+
     def use_filesystem_broker(self) -> None:
         """kombu's filesystem transport: a real broker that needs no server."""
-        folder = ensure_dir(Path(self.environ.get("CELERY_BROKER_FOLDER")
-                                 or self.INSTANCE_PATH / "broker"))
-        self.CELERY_BROKER_URL = "filesystem://"
+        folder = ensure_dir(Path(self.CELERY_BROKER_FOLDER or self.INSTANCE_PATH / "broker"))
+        self.CELERY_BROKER_FOLDER = str(folder)
+        # The host part only silences kombu's "No hostname was supplied" warning.
+        self.CELERY_BROKER_URL = "filesystem://localhost//"
         self.CELERY_BROKER_TRANSPORT_OPTIONS = {
             "data_folder_in": str(folder),
             "data_folder_out": str(folder),

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from config.base import BaseConfig, ConfigurationError, _bool
 
-REQUIRED = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DATA_ENCRYPTION_KEYS")
+#: Environment variable -> the setting it fills (overrides count as set).
+REQUIRED = {
+    "SECRET_KEY": "SECRET_KEY",
+    "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "REDIS_URL": "REDIS_URL",
+    "DATA_ENCRYPTION_KEYS": "DATA_ENCRYPTION_KEYS",
+}
 
 
 class ProductionConfig(BaseConfig):
@@ -12,8 +18,18 @@ class ProductionConfig(BaseConfig):
 
     ENV_NAME = "production"
 
+    def __init__(self, environ: dict[str, str]) -> None:
+        super().__init__(environ)
+        env = environ.get
+        # Safe defaults here, not in finalise(), so explicit overrides still win.
+        self.SESSION_COOKIE_SECURE = _bool(env("SESSION_COOKIE_SECURE"), True)
+        self.REQUIRE_TWO_FACTOR = _bool(env("REQUIRE_TWO_FACTOR"), True)
+        self.PREFERRED_URL_SCHEME = env("PREFERRED_URL_SCHEME") or "https"
+        self.LOG_FORMAT = env("LOG_FORMAT") or "json"
+
     def finalise(self) -> None:
-        missing = [name for name in REQUIRED if not self.environ.get(name)]
+        missing = [name for name, attr in REQUIRED.items()
+                   if not str(getattr(self, attr) or "").strip()]
         if missing:
             raise ConfigurationError(
                 "Safe Report cannot start in production: set "
@@ -22,10 +38,6 @@ class ProductionConfig(BaseConfig):
             )
         if len(self.SECRET_KEY or "") < 32:
             raise ConfigurationError("SECRET_KEY must be at least 32 characters long.")
-        self.SESSION_COOKIE_SECURE = _bool(self.environ.get("SESSION_COOKIE_SECURE"), True)
-        self.REQUIRE_TWO_FACTOR = _bool(self.environ.get("REQUIRE_TWO_FACTOR"), True)
-        self.PREFERRED_URL_SCHEME = self.environ.get("PREFERRED_URL_SCHEME") or "https"
-        self.LOG_FORMAT = self.environ.get("LOG_FORMAT") or "json"
         if not self.MAIL_SERVER:
             # Kept, not lost: the admin page shows the backlog and README says to set it.
             self.MAIL_OUTBOX_DIR = self.INSTANCE_PATH / "mail"

@@ -24,7 +24,7 @@ class TestingConfig(BaseConfig):
             self.SQLALCHEMY_DATABASE_URI = "sqlite://"
         if not self.MAIL_SERVER:
             self.MAIL_OUTBOX_DIR = ensure_dir(self.INSTANCE_PATH / "test-mail")
-        if self.CELERY_BROKER_URL == "filesystem://":
+        if (self.CELERY_BROKER_URL or "").startswith("filesystem:"):
             self.use_filesystem_broker()
         elif not self.CELERY_BROKER_URL:
             self.CELERY_BROKER_URL = "memory://"

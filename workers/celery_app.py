@@ -7,6 +7,10 @@ ORM objects.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 from celery import Celery, Task
 from flask import Flask
 
@@ -15,39 +19,50 @@ from workers.beat import beat_schedule
 TASK_MODULES = ["workers.tasks.maintenance"]
 
 
+def celery_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Return Celery's settings for the app settings ``config``.
+
+    Kept apart from :func:`celery_init_app` so that a process that only sends
+    tasks (a test, a script) configures its broker exactly as the workers do.
+    """
+    queue = config["CELERY_TASK_QUEUE"]
+    return {
+        "broker_url": config["CELERY_BROKER_URL"],
+        "broker_transport_options": dict(config["CELERY_BROKER_TRANSPORT_OPTIONS"]),
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        # Results live in the database; the backend (Redis when REDIS_URL is set)
+        # is there for a task that explicitly asks to keep its return value.
+        "result_backend": config.get("CELERY_RESULT_BACKEND") or None,
+        "task_ignore_result": True,
+        "task_default_queue": queue,
+        # A task is acknowledged only once it has run; one that dies with its
+        # worker goes back to the broker (where the broker can redeliver).
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_soft_time_limit": 110,
+        "task_time_limit": 120,
+        # The app's logging (request ids, JSON in production) applies to workers too.
+        "worker_hijack_root_logger": False,
+        "worker_max_tasks_per_child": 10_000,
+        "timezone": "UTC",
+        "enable_utc": True,
+        "beat_schedule": beat_schedule(queue, config["HEARTBEAT_INTERVAL_SECONDS"]),
+        "beat_schedule_filename": str(Path(config["INSTANCE_PATH"]) / "celerybeat-schedule"),
+    }
+
+
 def celery_init_app(app: Flask) -> Celery:
     """Create the Celery app for ``app`` and keep it in ``app.extensions['celery']``."""
 
     class FlaskTask(Task):
-        def __call__(self, *args, **kwargs):  # noqa: ANN002,ANN003
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
     celery = Celery(app.import_name, task_cls=FlaskTask, include=TASK_MODULES)
-    config = app.config
-    queue = config["CELERY_TASK_QUEUE"]
-    celery.conf.update(
-        broker_url=config["CELERY_BROKER_URL"],
-        broker_transport_options=config["CELERY_BROKER_TRANSPORT_OPTIONS"],
-        broker_connection_retry_on_startup=True,
-        broker_connection_max_retries=None,
-        task_default_queue=queue,
-        task_ignore_result=True,
-        result_backend=None,
-        # A task is acknowledged only once it has run; one that dies with its
-        # worker goes back to the broker (where the broker can redeliver).
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_soft_time_limit=110,
-        task_time_limit=120,
-        worker_hijack_root_logger=False,
-        worker_max_tasks_per_child=10_000,
-        timezone="UTC",
-        enable_utc=True,
-        beat_schedule=beat_schedule(queue),
-        beat_schedule_filename=str(app.instance_path) + "/celerybeat-schedule",
-    )
+    celery.conf.update(celery_settings(app.config))
     celery.set_default()
     app.extensions["celery"] = celery
     return celery

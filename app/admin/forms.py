@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 
@@ -11,10 +12,10 @@ class NewStaffForm(FlaskForm):
     email = EmailField("Email address", validators=[DataRequired("Enter an email address."),
                                                     Length(max=254)])
     role = SelectField("Role", choices=[
-        ("counsellor", "Counsellor"),
-        ("lead", "Safeguarding lead"),
-        ("admin", "Admin (no case access)"),
-        ("lead_admin", "Safeguarding lead and admin"),
+        SelectChoice("counsellor", "Counsellor"),
+        SelectChoice("lead", "Safeguarding lead"),
+        SelectChoice("admin", "Admin (no case access)"),
+        SelectChoice("lead_admin", "Safeguarding lead and admin"),
     ], validators=[DataRequired("Choose a role.")])
 
 

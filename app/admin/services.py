@@ -49,6 +49,17 @@ def create_staff(session: Session, actor: StaffUser, *, email: str, name: str,
     return user, password
 
 
+def report_poster(actor: StaffUser) -> tuple[str, str]:
+    """Return the school's report address and a QR code of it as inline SVG."""
+    import segno
+    from flask import current_app
+
+    require_admin(actor)
+    url = f"{current_app.config['SERVER_BASE_URL']}/s/{actor.school.slug}/report"
+    qr = segno.make(url, error="q")
+    return url, qr.svg_inline(scale=8, border=2, dark="#111", light="#fff")
+
+
 def set_enabled(session: Session, actor: StaffUser, user_id: int, enabled: bool) -> StaffUser:
     user = _staff_of_school(session, actor, user_id)
     if user.id == actor.id and not enabled:

@@ -69,6 +69,14 @@ def reset(user_id: int):
     return render_template("admin/reset_done.html", user=user, password=password)
 
 
+@bp.route("/poster")
+@login_required
+def poster():
+    """A printable poster with a QR code of the school's report address."""
+    url, qr_svg = admin.report_poster(current_user)
+    return render_template("admin/poster.html", url=url, qr_svg=qr_svg)
+
+
 def _bad_form():
     from werkzeug.exceptions import BadRequest
 

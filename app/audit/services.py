@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select, text
@@ -20,7 +20,8 @@ GENESIS = "0" * 64
 def _canonical(entry: AuditEntry) -> bytes:
     body = {
         "school_id": entry.school_id,
-        "created_dt": entry.created_dt.isoformat(timespec="microseconds"),
+        # Always in UTC: that is how the database gives the time back.
+        "created_dt": _utc(entry.created_dt).isoformat(timespec="microseconds"),
         "actor_kind": entry.actor_kind,
         "actor_id": entry.actor_id,
         "action": entry.action,
@@ -30,6 +31,12 @@ def _canonical(entry: AuditEntry) -> bytes:
         "prev_hash": entry.prev_hash,
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to the audit log")
+    return moment.astimezone(timezone.utc)
 
 
 def compute_hash(entry: AuditEntry) -> str:
@@ -71,7 +78,7 @@ def record(
     ).scalar_one_or_none()
     entry = AuditEntry(
         school_id=school_id,
-        created_dt=at or utcnow(),
+        created_dt=_utc(at) if at is not None else utcnow(),
         actor_kind=actor_kind,
         actor_id=actor_id,
         action=action,

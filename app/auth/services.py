@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pyotp
 import segno
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit import services as audit
@@ -22,6 +23,7 @@ __all__ = ["hash_password"]
 MIN_PASSWORD_LENGTH = 12
 MAX_LOCK_MINUTES = 60
 TOTP_ISSUER = "Safe Report"
+EMAIL_TAKEN = "An account with this email address already exists."
 
 
 class SignInFailed(DomainError):
@@ -211,6 +213,16 @@ def generate_password() -> str:
     return "-".join(random_words(4)) + "-" + str(secrets.randbelow(90) + 10)
 
 
+def email_in_use(session: Session, email: str) -> bool:
+    """Whether an account of any school has ``email``: addresses are unique across schools."""
+    # The table, not the model: an admin's school scope would hide other schools'
+    # accounts from this check. Only a yes or no leaves this function.
+    table = StaffUser.__table__
+    return session.execute(
+        select(func.count()).select_from(table).where(table.c.email == email.strip().lower())
+    ).scalar_one() > 0
+
+
 def create_staff_user(
     session: Session,
     *,
@@ -231,11 +243,8 @@ def create_staff_user(
         raise ValidationFailed("Enter the person's name.", field="name")
     if case_role is None and not is_admin:
         raise ValidationFailed("Choose at least one role.", field="role")
-    exists = session.execute(
-        select(func.count()).select_from(StaffUser).where(StaffUser.email == email)
-    ).scalar_one()
-    if exists:
-        raise ValidationFailed("An account with this email address already exists.", field="email")
+    if email_in_use(session, email):
+        raise ValidationFailed(EMAIL_TAKEN, field="email")
     validate_new_password(password, email=email)
     user = StaffUser(
         school_id=school_id,
@@ -246,8 +255,12 @@ def create_staff_user(
         is_admin=is_admin,
         must_change_password=must_change_password,
     )
-    session.add(user)
-    session.flush()
+    try:
+        with session.begin_nested():  # two admins adding the same address at once
+            session.add(user)
+            session.flush()
+    except IntegrityError:
+        raise ValidationFailed(EMAIL_TAKEN, field="email") from None
     audit.record(session, "staff.created", school_id=school_id, actor_id=actor_id,
                  actor_kind="staff" if actor_id else "system", target=f"staff_user:{user.id}",
                  detail={"role": user.role_label})

@@ -97,24 +97,27 @@ def two_factor():
 def two_factor_setup():
     form = CodeForm()
     error = None
-    if request.method == "GET" or not current_user.totp_secret:
-        if not current_user.is_totp_enabled:
-            auth.start_totp_enrolment(current_user)
-            db.session.commit()
+    user = current_user._get_current_object()
+    if user.is_totp_enabled:
+        # Moving to a new phone goes through an admin reset, never a second enrolment.
+        return render_template("auth/two_factor_setup.html", form=form, error=None,
+                               qr_svg=None, secret=None)
+    if request.method == "GET" or not user.totp_secret:
+        auth.start_totp_enrolment(user)  # a fresh secret each time the page is shown
+        db.session.commit()
     if form.validate_on_submit():
         try:
-            auth.confirm_totp_enrolment(db.session, current_user, form.code.data)
+            auth.confirm_totp_enrolment(db.session, user, form.code.data)
         except DomainError as exc:
             error = exc.message
         else:
             db.session.commit()
             flash("Two-step sign-in is on. You will need your app each time you sign in.",
                   "success")
-            return redirect(_home_url(current_user))
-    qr_svg = None if current_user.is_totp_enabled else auth.totp_qr_svg(current_user)
+            return redirect(_home_url(user))
     status = 200 if error is None and not form.errors else 422
-    return render_template("auth/two_factor_setup.html", form=form, error=error, qr_svg=qr_svg,
-                           secret=current_user.totp_secret), status
+    return render_template("auth/two_factor_setup.html", form=form, error=error,
+                           qr_svg=auth.totp_qr_svg(user), secret=user.totp_secret), status
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -122,16 +125,19 @@ def two_factor_setup():
 def change_password():
     form = ChangePasswordForm()
     error = None
+    # The user itself, not the proxy: re-signing in with the proxy makes it point at itself.
+    user = current_user._get_current_object()
     if form.validate_on_submit():
         try:
-            auth.change_password(db.session, current_user, form.current_password.data,
+            auth.change_password(db.session, user, form.current_password.data,
                                  form.password.data)
         except DomainError as exc:
             error = exc.message
         else:
             db.session.commit()
+            response = _start_session(user)  # the old session id no longer matches the account
             flash("Your password has been changed.", "success")
-            return _start_session(current_user)
+            return response
     status = 200 if error is None and not form.errors else 422
     return render_template("auth/change_password.html", form=form, error=error), status
 

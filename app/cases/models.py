@@ -121,5 +121,8 @@ class CaseEvent(TenantScoped, Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     #: Restricted notes are readable only by their author and the leads.
     is_restricted: Mapped[bool] = mapped_column(default=False)
+    #: For messages: the report whose case-key channel carries it.
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"),
+                                                  index=True)
 
     actor: Mapped["StaffUser | None"] = relationship()

@@ -6,14 +6,21 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
-from sqlalchemy.orm import Session, joinedload
+from typing import Any
 
+from sqlalchemy import or_, select, tuple_
+from sqlalchemy.orm import Session, joinedload, undefer
+
+from app.audit import services as audit
 from app.auth.models import StaffUser
-from app.cases.models import Case
+from app.cases.models import Case, CaseEvent, EventKind
 from app.cases.vocabulary import CaseStatus, Risk
-from app.errors import ValidationFailed
-from app.policy import require_casework
+from app.db import utcnow
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.policy import can_work_case, require_case_access, require_case_work, require_casework
+from app.reporting.evidence import evidence_store
+from app.reporting.evidence_models import Evidence
+from app.reporting.models import Report
 
 PAGE_SIZE = 50
 
@@ -90,3 +97,100 @@ def triage_queue(session: Session, user: StaffUser, filters: QueueFilters,
     rows = list(session.execute(stmt).scalars())
     next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return QueuePage(cases=rows[:limit], next_cursor=next_cursor)
+
+
+# -- one case -------------------------------------------------------------------------
+def get_case(session: Session, user: StaffUser, case_id: int) -> Case:
+    """Return a case of the user's school, or raise NotFound (another school's is 'not found')."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound()
+    require_case_access(user, case)
+    return case
+
+
+def open_case(session: Session, user: StaffUser, case_id: int) -> Case:
+    """Open the case page: the report as submitted is shown, so the view is audited."""
+    case = get_case(session, user, case_id)
+    audit.record(session, "case.viewed", school_id=case.school_id, actor_id=user.id,
+                 case_id=case.id)
+    if case.unread_reporter_messages and can_work_case(user, case):
+        case.unread_reporter_messages = 0
+    return case
+
+
+def chronology(session: Session, user: StaffUser, case: Case) -> list[CaseEvent]:
+    """Every event of the case in time order; restricted notes only for author and leads."""
+    require_case_access(user, case)
+    stmt = (select(CaseEvent).where(CaseEvent.case_id == case.id)
+            .options(undefer(CaseEvent.body), joinedload(CaseEvent.actor))
+            .order_by(CaseEvent.created_dt, CaseEvent.id))
+    if not user.is_lead:
+        stmt = stmt.where(or_(CaseEvent.is_restricted.is_(False), CaseEvent.actor_id == user.id))
+    return list(session.execute(stmt).scalars())
+
+
+def case_reports(session: Session, user: StaffUser, case: Case) -> list[Report]:
+    require_case_access(user, case)
+    return list(session.execute(
+        select(Report).where(Report.case_id == case.id).order_by(Report.id)
+        .options(undefer(Report.details), undefer(Report.involved), undefer(Report.handles))
+    ).scalars())
+
+
+def case_evidence(session: Session, user: StaffUser, case: Case) -> list[Evidence]:
+    require_case_access(user, case)
+    return list(session.execute(
+        select(Evidence).where(Evidence.case_id == case.id).order_by(Evidence.id)).scalars())
+
+
+def reveal_identity(session: Session, user: StaffUser, case_id: int,
+                    report_id: int) -> dict[str, Any]:
+    """Show a confidential reporter's identity to staff on the case; audited every time."""
+    case = get_case(session, user, case_id)
+    report = session.get(Report, report_id)
+    if report is None or report.case_id != case.id:
+        raise NotFound()
+    if report.is_anonymous or not report.reporter_identity:
+        raise ValidationFailed("This report is anonymous: there is no identity to show.")
+    audit.record(session, "case.identity_revealed", school_id=case.school_id, actor_id=user.id,
+                 case_id=case.id, target=f"report:{report.id}")
+    return dict(report.reporter_identity)
+
+
+def open_evidence(session: Session, user: StaffUser, case_id: int,
+                  evidence_id: int) -> tuple[Evidence, bytes]:
+    """Return an evidence file for download; every opening is audited and on the chronology."""
+    case = get_case(session, user, case_id)
+    evidence = session.get(Evidence, evidence_id)
+    if evidence is None or evidence.case_id != case.id:
+        raise NotFound()
+    data = evidence_store().get(session, evidence.storage_key)
+    session.add(CaseEvent(school_id=case.school_id, case_id=case.id, actor_id=user.id,
+                          kind=EventKind.EVIDENCE_VIEWED, data={"evidence_id": evidence.id}))
+    audit.record(session, "evidence.opened", school_id=case.school_id, actor_id=user.id,
+                 case_id=case.id, target=f"evidence:{evidence.id}")
+    return evidence, data
+
+
+def take_case(session: Session, user: StaffUser, case_id: int, *, version: int) -> Case:
+    """Assign an unassigned case to oneself."""
+    case = get_case(session, user, case_id)
+    check_version(case, version)
+    if case.assignee_id is not None and case.assignee_id != user.id:
+        raise Conflict(f"{case.assignee.name if case.assignee else 'Someone'} has already taken "
+                       "this case. Ask a safeguarding lead to reassign it.")
+    require_case_work(user, case)
+    case.assignee_id = user.id
+    case.last_activity_dt = utcnow()
+    session.add(CaseEvent(school_id=case.school_id, case_id=case.id, actor_id=user.id,
+                          kind=EventKind.ASSIGNED, data={"to": user.id, "to_name": user.name}))
+    audit.record(session, "case.assigned", school_id=case.school_id, actor_id=user.id,
+                 case_id=case.id, detail={"to": user.id})
+    return case
+
+
+def check_version(case: Case, version: int | None) -> None:
+    """Refuse a write made from a page that showed an older version of the case."""
+    if version is not None and version != case.version:
+        raise Conflict()

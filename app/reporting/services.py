@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from app.audit import services as audit
+from app.auth.models import CaseRole, StaffUser
+from app.cases.identifier_models import CaseIdentifier, IdentifierKind
 from app.cases.deadlines import response_due
 from app.cases.models import Case, CaseEvent, EventKind
 from app.cases.references import new_reference
 from app.cases.vocabulary import IncidentKind, Platform, ReporterRole, Risk, to_mask
 from app.db import utcnow
-from app.errors import NotFound, ValidationFailed
-from app.reporting.case_keys import new_case_key
+from app.errors import DomainError, NotFound, ValidationFailed
+from app.notifications.outbox import queue_notification
+from app.policy import require_case_work
+from app.reporting.case_keys import CASE_KEY_WORDS, new_case_key
 from app.reporting.models import Report
 from app.schools.models import School
-from app.security import keyring
+from app.security import keyring, normalise_case_key
+
+if TYPE_CHECKING:
+    from app.reporting.evidence_models import Evidence
 
 MAX_TEXT = 10_000
 MAX_SHORT = 200
@@ -186,10 +197,54 @@ def submit_report(session: Session, school: School, data: ReportInput,
     session.flush()
     session.add(CaseEvent(school_id=school.id, case_id=case.id, kind=EventKind.REPORT_SUBMITTED,
                           created_dt=now, data={"report_id": report.id, "risk": risk.value}))
+    index_identifiers(session, case, f"report:{report.id}", handles=clean["handles"],
+                      names=[clean["identity"]["name"]] if clean["identity"] else [])
     audit.record(session, "report.submitted", school_id=school.id, actor_kind="reporter",
                  case_id=case.id, target=f"report:{report.id}", at=now,
                  detail={"risk": risk.value, "anonymous": clean["is_anonymous"]})
+    if risk is Risk.CRITICAL:
+        alert_leads(session, case)
     return SubmittedReport(report=report, case=case, case_key=case_key)
+
+
+def handle_digest(platform: str, handle: str) -> str:
+    return keyring().blind_index(f"handle:{platform}", handle)
+
+
+def name_digest(name: str) -> str:
+    return keyring().blind_index("student_name", name)
+
+
+def index_identifiers(session: Session, case: Case, source: str, *,
+                      handles: list[dict[str, str]], names: list[str]) -> None:
+    """Store blind indexes of the handles and names named, for exact matching later."""
+    seen: set[str] = set()
+    for item in handles:
+        digest = handle_digest(item["platform"], item["handle"])
+        if digest not in seen:
+            seen.add(digest)
+            session.add(CaseIdentifier(school_id=case.school_id, case_id=case.id, digest=digest,
+                                       kind=IdentifierKind.HANDLE, source=source))
+    for name in names:
+        digest = name_digest(name)
+        if digest not in seen:
+            seen.add(digest)
+            session.add(CaseIdentifier(school_id=case.school_id, case_id=case.id, digest=digest,
+                                       kind=IdentifierKind.STUDENT_NAME, source=source))
+
+
+def alert_leads(session: Session, case: Case) -> None:
+    """Queue an immediate alert to every enabled lead; sent once the transaction commits."""
+    leads = session.execute(
+        select(StaffUser.id).where(StaffUser.school_id == case.school_id,
+                                   StaffUser.case_role == CaseRole.LEAD,
+                                   StaffUser.is_enabled.is_(True))
+    ).scalars()
+    for lead_id in leads:
+        queue_notification(session, key=f"critical_alert:case:{case.id}:staff:{lead_id}",
+                           kind="critical_alert", school_id=case.school_id,
+                           recipient_staff_id=lead_id, case_id=case.id,
+                           data={"reference": case.reference})
 
 
 def _unique_reference(session: Session, school: School) -> str:
@@ -201,3 +256,202 @@ def _unique_reference(session: Session, school: School) -> str:
         if taken is None:
             return reference
     raise IntegrityError("could not find a free case reference", None, Exception())
+
+
+# -- the case-key channel -------------------------------------------------------------
+class KeyNotRecognised(DomainError):
+    status_code = 200
+    default_message = (
+        "We could not find a report with that case key. Check each word and try again."
+    )
+
+
+STATUS_FOR_STUDENTS = {
+    "new": "We have your report. Someone will read it soon.",
+    "triaged": "A member of staff has read your report.",
+    "in_progress": "Staff are working on this.",
+    "awaiting_follow_up": "Staff are checking how things are going.",
+    "resolved": "Staff think this is sorted. If it is not, send us a message.",
+    "closed": "This report is closed. If it starts again, send a message or make a new report.",
+}
+MAX_MESSAGE = 5_000
+
+
+def find_report_by_key(session: Session, school: School, passphrase: str) -> Report:
+    """Return the report the case key opens, or raise one generic error."""
+    passphrase = (passphrase or "")[:400]
+    if len(normalise_case_key(passphrase).split()) < 3:
+        raise KeyNotRecognised()
+    digest = keyring().case_key_digest(passphrase)
+    report = session.execute(
+        select(Report).where(Report.case_key_digest == digest, Report.school_id == school.id)
+    ).scalar_one_or_none()
+    if report is None:
+        raise KeyNotRecognised()
+    return report
+
+
+def find_report_by_digest(session: Session, passphrase: str) -> Report | None:
+    """Return the report a case key opens, in any school (the API names no school)."""
+    passphrase = (passphrase or "")[:400]
+    if len(normalise_case_key(passphrase).split()) < 3:
+        return None
+    digest = keyring().case_key_digest(passphrase)
+    return session.execute(
+        select(Report).where(Report.case_key_digest == digest)
+    ).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class ChannelMessage:
+    is_from_school: bool
+    body: str
+    created_dt: datetime
+
+
+@dataclass(frozen=True)
+class ReporterView:
+    report: Report
+    status_text: str
+    messages: list[ChannelMessage]
+    evidence_count: int
+    has_reply_email: bool
+
+
+def reporter_view(session: Session, report: Report) -> ReporterView:
+    """What the holder of a case key may see: status in plain words and the messages."""
+    from app.reporting.evidence_models import Evidence
+
+    events = session.execute(
+        select(CaseEvent).where(
+            CaseEvent.report_id == report.id,
+            CaseEvent.kind.in_([EventKind.MESSAGE_FROM_REPORTER, EventKind.MESSAGE_TO_REPORTER]),
+        ).order_by(CaseEvent.created_dt, CaseEvent.id).options(undefer(CaseEvent.body))
+    ).scalars()
+    messages = [ChannelMessage(e.kind is EventKind.MESSAGE_TO_REPORTER, e.body or "", e.created_dt)
+                for e in events]
+    evidence_count = session.execute(
+        select(func.count()).select_from(Evidence).where(Evidence.report_id == report.id)
+    ).scalar_one()
+    has_email = session.execute(
+        select(Report.reply_email.isnot(None)).where(Report.id == report.id)
+    ).scalar_one()
+    return ReporterView(report, STATUS_FOR_STUDENTS[report.case.status.value], messages,
+                        evidence_count, bool(has_email))
+
+
+def contains_case_key(text: str, case_key_digest: str) -> bool:
+    """True if ``text`` holds the case key whose digest is given, however it is typed.
+
+    Every run of as many words as a key has is hashed like a key and compared,
+    so the check needs only the stored digest, never the key itself.
+    """
+    words = normalise_case_key(text).split()
+    ring = keyring()
+    return any(
+        hmac.compare_digest(ring.case_key_digest(" ".join(words[i:i + CASE_KEY_WORDS])),
+                            case_key_digest)
+        for i in range(len(words) - CASE_KEY_WORDS + 1)
+    )
+
+
+def send_reporter_message(session: Session, report: Report, text: str, *,
+                          now: datetime | None = None) -> CaseEvent:
+    """Add a message from the reporter to the case; refuse one that holds the key."""
+    now = now or utcnow()
+    body = _text(text, "message", "your message", required=True, limit=MAX_MESSAGE)
+    if contains_case_key(body, report.case_key_digest):
+        raise ValidationFailed(
+            "Your message contains your case key. Remove it before sending: staff must never "
+            "see your key.", field="message")
+    case = report.case
+    event = CaseEvent(school_id=report.school_id, case_id=case.id, report_id=report.id,
+                      kind=EventKind.MESSAGE_FROM_REPORTER, created_dt=now, body=body)
+    session.add(event)
+    case.unread_reporter_messages += 1
+    case.last_activity_dt = now
+    session.flush()
+    audit.record(session, "report.message_received", school_id=report.school_id,
+                 actor_kind="reporter", case_id=case.id, target=f"case_event:{event.id}", at=now)
+    if case.assignee_id:
+        queue_notification(session, key=f"reporter_message:{event.id}:staff:{case.assignee_id}",
+                           kind="reporter_message", school_id=report.school_id,
+                           recipient_staff_id=case.assignee_id, case_id=case.id,
+                           data={"reference": case.reference})
+    return event
+
+
+def set_reply_email(session: Session, report: Report, email: str | None) -> None:
+    """Keep (or with ``None``, delete) the address used only to say "you have a reply"."""
+    if email is not None:
+        email = _text(email, "reply_email", "your email address", required=True, limit=254)
+        try:
+            email = validate_email(email, check_deliverability=False).normalized
+        except EmailNotValidError:
+            raise ValidationFailed("Enter an email address like name@example.com.",
+                                   field="reply_email") from None
+    report.reply_email = email
+    audit.record(session, "report.reply_email_set" if email else "report.reply_email_deleted",
+                 school_id=report.school_id, actor_kind="reporter", case_id=report.case_id)
+
+
+def add_evidence(session: Session, report: Report, *, filename: str | None, data: bytes,
+                 max_bytes: int, max_files: int, now: datetime | None = None) -> "Evidence":
+    from app.reporting.evidence import clean_upload, evidence_store
+    from app.reporting.evidence_models import Evidence
+
+    now = now or utcnow()
+    count = session.execute(
+        select(func.count()).select_from(Evidence).where(Evidence.report_id == report.id)
+    ).scalar_one()
+    if count >= max_files:
+        raise ValidationFailed(f"A report can have at most {max_files} files.", field="file")
+    clean = clean_upload(data, max_bytes=max_bytes)
+    key = evidence_store().put(session, clean.data)
+    evidence = Evidence(
+        school_id=report.school_id, case_id=report.case_id, report_id=report.id, created_dt=now,
+        content_type=clean.content_type, size=len(clean.data),
+        original_sha256=clean.original_sha256,
+        stored_sha256=hashlib.sha256(clean.data).hexdigest(),
+        is_metadata_stripped=clean.is_metadata_stripped,
+        filename=(filename or "")[:200] or None, storage_key=key,
+    )
+    session.add(evidence)
+    session.flush()
+    session.add(CaseEvent(school_id=report.school_id, case_id=report.case_id,
+                          kind=EventKind.EVIDENCE_ADDED, created_dt=now,
+                          data={"evidence_id": evidence.id, "content_type": clean.content_type}))
+    report.case.last_activity_dt = now
+    audit.record(session, "evidence.added", school_id=report.school_id, actor_kind="reporter",
+                 case_id=report.case_id, target=f"evidence:{evidence.id}", at=now,
+                 detail={"sha256": clean.original_sha256})
+    return evidence
+
+
+def reply_to_reporter(session: Session, staff: StaffUser, case: Case, text: str, *,
+                      report: Report | None = None, now: datetime | None = None) -> CaseEvent:
+    """Post a message from the school into a report's case-key channel."""
+    require_case_work(staff, case)
+    now = now or utcnow()
+    body = _text(text, "message", "the reply", required=True, limit=MAX_MESSAGE)
+    report = report or case.reports[0]
+    if report.case_id != case.id:
+        raise NotFound()
+    event = CaseEvent(school_id=case.school_id, case_id=case.id, report_id=report.id,
+                      kind=EventKind.MESSAGE_TO_REPORTER, created_dt=now, body=body,
+                      actor_id=staff.id)
+    session.add(event)
+    if case.first_response_dt is None:
+        case.first_response_dt = now
+    case.last_activity_dt = now
+    session.flush()
+    audit.record(session, "case.reply_sent", school_id=case.school_id, actor_id=staff.id,
+                 case_id=case.id, target=f"case_event:{event.id}", at=now)
+    has_email = session.execute(
+        select(Report.reply_email.isnot(None)).where(Report.id == report.id)
+    ).scalar_one()
+    if has_email:
+        queue_notification(session, key=f"reply_available:{event.id}",
+                           kind="reply_available", school_id=case.school_id,
+                           recipient_report_id=report.id, case_id=case.id)
+    return event

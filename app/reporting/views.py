@@ -1,13 +1,226 @@
+"""Student pages. No address, user agent or tracking cookie is kept (see app/logging.py)."""
+
 from __future__ import annotations
 
-from flask import render_template
+import time
 
-from app.extensions import db
+from flask import abort, current_app, make_response, redirect, render_template, request, session, url_for
+
+from app.cases.vocabulary import IncidentKind, Platform
+from app.errors import DomainError
+from app.extensions import db, limiter
 from app.reporting import bp
 from app.reporting import services as reporting
+from app.reporting.forms import EndForm, EvidenceForm, KeyForm, MessageForm, ReplyEmailForm, ReportForm
+from app.reporting.models import Report
+from app.reporting.ratelimit import anonymous_client_key, key_attempt_failed
+
+REPORTER_IDLE_SECONDS = 20 * 60
+
+
+def _no_store(response):
+    response = make_response(response)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.after_request
+def _never_cache(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/<slug>/")
 def start(slug: str):
     school = reporting.get_school(db.session, slug)
     return render_template("reporting/start.html", school=school)
+
+
+def _report_input(form: ReportForm) -> reporting.ReportInput:
+    confidential = form.identity.data == "confidential"
+    return reporting.ReportInput(
+        details=form.details.data or "",
+        reporter_role=form.reporter_role.data or "",
+        is_danger=form.is_danger.data == "yes",
+        is_self_harm=form.is_self_harm.data == "yes",
+        kinds=form.kinds.data or [],
+        platforms=form.platforms.data or [],
+        occurred_period=form.occurred_period.data or None,
+        is_ongoing=form.is_ongoing.data == "yes",
+        involved=form.involved.data,
+        handles=[{"platform": h.platform.data or "other", "handle": h.handle.data or ""}
+                 for h in form.handles],
+        is_anonymous=not confidential,
+        reporter_name=form.reporter_name.data if confidential else None,
+        year_group=int(form.year_group.data) if confidential and form.year_group.data else None,
+        contact=form.contact.data if confidential else None,
+    )
+
+
+@bp.route("/<slug>/report", methods=["GET", "POST"])
+@limiter.limit("20 per minute; 200 per hour", key_func=anonymous_client_key, methods=["POST"])
+def report(slug: str):
+    school = reporting.get_school(db.session, slug)
+    form = ReportForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            result = reporting.submit_report(db.session, school, _report_input(form))
+            if form.reply_email.data:
+                reporting.set_reply_email(db.session, result.report, form.reply_email.data)
+        except DomainError as exc:
+            db.session.rollback()
+            error = exc.message
+            if exc.field and hasattr(form, exc.field):
+                getattr(form, exc.field).errors = [*getattr(form, exc.field).errors, exc.message]
+                error = None
+        else:
+            db.session.commit()
+            # Shown once, in this response only: never in a URL, a cookie or a log.
+            return render_template("reporting/submitted.html", school=school,
+                                   case_key=result.case_key, is_urgent=result.case.risk.value == "critical")
+    status = 422 if (error or form.errors) else 200
+    return render_template("reporting/report.html", school=school, form=form, error=error,
+                           kinds=IncidentKind, platforms=Platform), status
+
+
+def _current_report(school) -> Report | None:  # noqa: ANN001
+    data = session.get("reporter")
+    if not data or data.get("school") != school.id:
+        return None
+    if time.time() - data.get("seen", 0) > REPORTER_IDLE_SECONDS:
+        session.pop("reporter", None)
+        return None
+    report = db.session.get(Report, data["report"])
+    if report is None or report.school_id != school.id:
+        session.pop("reporter", None)
+        return None
+    data["seen"] = time.time()
+    session["reporter"] = data
+    return report
+
+
+def _render_case(school, report, *, status: int = 200, **forms):  # noqa: ANN001
+    view = reporting.reporter_view(db.session, report)
+    context = {
+        "message_form": forms.get("message_form") or MessageForm(formdata=None),
+        "evidence_form": forms.get("evidence_form") or EvidenceForm(formdata=None),
+        "email_form": forms.get("email_form") or ReplyEmailForm(formdata=None),
+        "end_form": EndForm(formdata=None),
+        "error": forms.get("error"),
+    }
+    return render_template("reporting/case.html", school=school, view=view,
+                           max_mb=current_app.config["EVIDENCE_MAX_BYTES"] // (1024 * 1024),
+                           max_files=current_app.config["EVIDENCE_MAX_FILES"], **context), status
+
+
+@bp.route("/<slug>/check", methods=["GET", "POST"])
+@limiter.limit("10 per minute; 60 per hour", key_func=anonymous_client_key, methods=["POST"],
+               deduct_when=key_attempt_failed)
+def check(slug: str):
+    school = reporting.get_school(db.session, slug)
+    if request.method == "GET":
+        report = _current_report(school)
+        if report is not None:
+            return _render_case(school, report)
+    form = KeyForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            report = reporting.find_report_by_key(db.session, school, form.case_key.data)
+        except reporting.KeyNotRecognised as exc:
+            error = exc.message
+        else:
+            session.clear()
+            session["reporter"] = {"school": school.id, "report": report.id, "seen": time.time()}
+            return redirect(url_for("reporting.check", slug=slug), code=303)
+    status = 422 if (error or form.errors) else 200
+    response = make_response(render_template("reporting/check.html", school=school, form=form,
+                                             error=error), status)
+    response.key_attempt_failed = error is not None  # type: ignore[attr-defined]
+    return response
+
+
+def _require_report(school):  # noqa: ANN001
+    report = _current_report(school)
+    if report is None:
+        return None
+    return report
+
+
+@bp.route("/<slug>/check/message", methods=["POST"])
+def send_message(slug: str):
+    school = reporting.get_school(db.session, slug)
+    report = _require_report(school)
+    if report is None:
+        return redirect(url_for("reporting.check", slug=slug), code=303)
+    form = MessageForm()
+    if form.validate_on_submit():
+        try:
+            reporting.send_reporter_message(db.session, report, form.message.data)
+        except DomainError as exc:
+            db.session.rollback()
+            form.message.errors = [exc.message]
+        else:
+            db.session.commit()
+            return redirect(url_for("reporting.check", slug=slug, sent=1), code=303)
+    return _render_case(school, report, status=422, message_form=form)
+
+
+@bp.route("/<slug>/check/evidence", methods=["POST"])
+def add_evidence(slug: str):
+    school = reporting.get_school(db.session, slug)
+    report = _require_report(school)
+    if report is None:
+        return redirect(url_for("reporting.check", slug=slug), code=303)
+    form = EvidenceForm()
+    if form.validate_on_submit():
+        upload = form.file.data
+        if not upload or not getattr(upload, "filename", None):
+            form.file.errors = ["Choose a file to add."]
+        else:
+            data = upload.read(current_app.config["EVIDENCE_MAX_BYTES"] + 1)
+            try:
+                reporting.add_evidence(db.session, report, filename=upload.filename, data=data,
+                                       max_bytes=current_app.config["EVIDENCE_MAX_BYTES"],
+                                       max_files=current_app.config["EVIDENCE_MAX_FILES"])
+            except DomainError as exc:
+                db.session.rollback()
+                form.file.errors = [exc.message]
+                if exc.status_code == 413:
+                    return _render_case(school, report, status=413, evidence_form=form)
+            else:
+                db.session.commit()
+                return redirect(url_for("reporting.check", slug=slug, added=1), code=303)
+    return _render_case(school, report, status=422, evidence_form=form)
+
+
+@bp.route("/<slug>/check/email", methods=["POST"])
+def reply_email(slug: str):
+    school = reporting.get_school(db.session, slug)
+    report = _require_report(school)
+    if report is None:
+        return redirect(url_for("reporting.check", slug=slug), code=303)
+    form = ReplyEmailForm()
+    if form.validate_on_submit():
+        try:
+            email = None if form.delete.data else (form.reply_email.data or None)
+            reporting.set_reply_email(db.session, report, email)
+        except DomainError as exc:
+            db.session.rollback()
+            form.reply_email.errors = [exc.message]
+        else:
+            db.session.commit()
+            return redirect(url_for("reporting.check", slug=slug, email=1), code=303)
+    return _render_case(school, report, status=422, email_form=form)
+
+
+@bp.route("/<slug>/check/end", methods=["POST"])
+def end(slug: str):
+    reporting.get_school(db.session, slug)
+    if EndForm().validate_on_submit():
+        session.clear()
+    return redirect(url_for("reporting.check", slug=slug), code=303)
+
+
+__all__ = ["abort"]

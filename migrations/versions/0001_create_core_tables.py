@@ -26,6 +26,9 @@ $$ LANGUAGE plpgsql;
 CREATE TRIGGER audit_entry_append_only
     BEFORE UPDATE OR DELETE ON audit_entry
     FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only();
+CREATE TRIGGER audit_entry_no_truncate
+    BEFORE TRUNCATE ON audit_entry
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_append_only();
 """
 
 
@@ -189,6 +192,7 @@ def upgrade():
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_entry_no_truncate ON audit_entry")
         op.execute("DROP TRIGGER IF EXISTS audit_entry_append_only ON audit_entry")
         op.execute("DROP FUNCTION IF EXISTS audit_entry_append_only()")
     with op.batch_alter_table('report', schema=None) as batch_op:

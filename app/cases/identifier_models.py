@@ -1,0 +1,38 @@
+"""Blind indexes of names and handles, for exact matching without decrypting."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, TenantScoped, utcnow
+
+
+class IdentifierKind(enum.StrEnum):
+    HANDLE = "handle"
+    STUDENT_NAME = "student_name"
+
+
+class CaseIdentifier(TenantScoped, Base):
+    """A keyed hash of a handle or student name named on a case.
+
+    The digest is HMAC(blind-index key, kind/platform + normalised value), so
+    equal names match while the table alone reveals nothing.
+    """
+
+    __tablename__ = "case_identifier"
+    __table_args__ = (Index("ix_case_identifier_lookup", "school_id", "digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[IdentifierKind] = mapped_column(
+        Enum(IdentifierKind, native_enum=False, length=20,
+             values_callable=lambda e: [m.value for m in e])
+    )
+    digest: Mapped[str] = mapped_column(String(32))
+    #: Where it came from: ``report:<id>`` or ``person:<id>``.
+    source: Mapped[str] = mapped_column(String(40))
+    created_dt: Mapped[datetime] = mapped_column(default=utcnow)

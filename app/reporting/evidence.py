@@ -1,0 +1,129 @@
+"""Evidence files: type from content, metadata stripped, encrypted storage.
+
+The store is an interface so an object store can replace the database later;
+the default keeps encrypted bytes in the ``evidence_blob`` table, which every
+web process and worker on any host can reach.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+import warnings
+from dataclasses import dataclass
+from typing import Protocol
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy.orm import Session
+
+from app.errors import DomainError, ValidationFailed
+from app.reporting.evidence_models import EvidenceBlob
+
+ALLOWED = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP",
+           "application/pdf": None}
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp",
+              "application/pdf": "pdf"}
+#: Refuse images that would decompress into more than this many pixels.
+MAX_PIXELS = 40_000_000
+
+
+class FileTooLarge(DomainError):
+    status_code = 413
+
+
+def sniff_type(data: bytes) -> str | None:
+    """Return the MIME type the bytes really are, or ``None`` if not allowed."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:1024].lstrip().startswith(b"%PDF-"):
+        return "application/pdf"
+    return None
+
+
+@dataclass(frozen=True)
+class CleanFile:
+    content_type: str
+    data: bytes
+    original_sha256: str
+    is_metadata_stripped: bool
+
+
+def clean_upload(data: bytes, *, max_bytes: int) -> CleanFile:
+    """Check an upload and strip image metadata (EXIF, GPS, text chunks)."""
+    if not data:
+        raise ValidationFailed("That file is empty.", field="file")
+    if len(data) > max_bytes:
+        raise FileTooLarge(f"That file is too large: the limit is {max_bytes // (1024 * 1024)} MB.",
+                           field="file")
+    content_type = sniff_type(data)
+    if content_type is None:
+        raise ValidationFailed("Add a screenshot (PNG, JPEG or WebP) or a PDF.", field="file")
+    original_sha256 = hashlib.sha256(data).hexdigest()
+    fmt = ALLOWED[content_type]
+    if fmt is None:
+        return CleanFile(content_type, data, original_sha256, is_metadata_stripped=False)
+    return CleanFile(content_type, _strip_image(data, fmt), original_sha256,
+                     is_metadata_stripped=True)
+
+
+def _strip_image(data: bytes, fmt: str) -> bytes:
+    """Re-encode the pixels only: nothing of the original's metadata survives."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                if img.format != fmt:
+                    raise ValidationFailed("That file is not the picture it claims to be.",
+                                           field="file")
+                if img.width * img.height > MAX_PIXELS:
+                    raise ValidationFailed("That picture is too big; send a screenshot.",
+                                           field="file")
+                img.load()
+                upright = ImageOps.exif_transpose(img)
+                if upright.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+                    upright = upright.convert("RGBA" if "A" in upright.getbands() else "RGB")
+                if fmt == "JPEG" and upright.mode not in ("RGB", "L"):
+                    upright = upright.convert("RGB")
+                out = io.BytesIO()
+                options = {"quality": 92} if fmt in ("JPEG", "WEBP") else {"optimize": True}
+                upright.save(out, format=fmt, **options)
+                return out.getvalue()
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombWarning,
+            Image.DecompressionBombError, ValueError):
+        raise ValidationFailed("We could not read that picture. Try another screenshot.",
+                               field="file") from None
+
+
+class EvidenceStore(Protocol):
+    def put(self, session: Session, data: bytes) -> str: ...
+    def get(self, session: Session, key: str) -> bytes: ...
+    def delete(self, session: Session, key: str) -> None: ...
+
+
+class DatabaseStore:
+    """Evidence bytes encrypted in the database (the default)."""
+
+    def put(self, session: Session, data: bytes) -> str:
+        key = "db:" + secrets.token_hex(16)
+        session.add(EvidenceBlob(key=key, data=data))
+        return key
+
+    def get(self, session: Session, key: str) -> bytes:
+        blob = session.get(EvidenceBlob, key)
+        if blob is None:
+            raise KeyError(key)
+        return blob.data
+
+    def delete(self, session: Session, key: str) -> None:
+        blob = session.get(EvidenceBlob, key)
+        if blob is not None:
+            session.delete(blob)
+
+
+def evidence_store() -> EvidenceStore:
+    return DatabaseStore()

@@ -1,0 +1,238 @@
+"""Password sign-in: success, failures that reveal nothing, disabled accounts, lockout."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from app.auth import services as auth
+from app.auth.models import StaffUser
+from app.db import utcnow
+from tests.auth.conftest import (
+    audit_entries,
+    error_summary,
+    fresh,
+    is_signed_in,
+    page_csrf_token,
+    page_text,
+)
+from tests.factories import PASSWORD, AdminFactory, StaffFactory
+from tests.helpers import csrf_token, sign_in
+
+GENERIC = "The email address or password is not right."
+THRESHOLD = 5
+
+
+# -- success ---------------------------------------------------------------------------
+def test_right_password_signs_in_and_is_audited(client, session):
+    user = StaffFactory(failed_logins=2)
+
+    response = sign_in(client, user)
+
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/staff/cases/")
+    queue = client.get("/staff/cases/")
+    assert queue.status_code == 200
+    assert user.name in page_text(queue)  # the header names who is signed in
+    user = fresh(session, user)
+    assert user.failed_logins == 0
+    assert user.last_login_dt is not None and utcnow() - user.last_login_dt < timedelta(minutes=1)
+    [entry] = audit_entries(session, "auth.login.succeeded")
+    assert (entry.school_id, entry.actor_id, entry.actor_kind) == (user.school_id, user.id, "staff")
+    assert entry.detail == {"method": "password"}
+
+
+def test_email_is_matched_whatever_its_case(client, session):
+    user = StaffFactory()
+
+    class Shouted:
+        email = "  " + user.email.upper()
+
+    assert sign_in(client, Shouted).status_code == 302
+    assert is_signed_in(client)
+
+
+def test_admin_only_account_lands_on_staff_accounts(client, session):
+    admin = AdminFactory()
+    response = sign_in(client, admin)
+    assert response.headers["Location"].endswith("/staff/admin/staff")
+
+
+# -- failures --------------------------------------------------------------------------
+def _snapshot(user: StaffUser) -> tuple:
+    return (user.password_hash, user.is_enabled, user.locked_until_dt, user.last_login_dt,
+            user.session_nonce, user.must_change_password)
+
+
+def test_wrong_password_and_unknown_email_get_the_same_message(client, session):
+    user = StaffFactory()
+    before = _snapshot(user)
+    staff_count = session.execute(select(func.count()).select_from(StaffUser)).scalar_one()
+
+    wrong = sign_in(client, user, password="not the password at all")
+
+    class Nobody:
+        email = "nobody@example.org"
+
+    unknown = sign_in(client, Nobody, password=PASSWORD)
+
+    assert wrong.status_code == unknown.status_code == 422
+    assert error_summary(wrong) == error_summary(unknown) == GENERIC
+    assert not is_signed_in(client)
+    # Only the failure counter moved on the real account.
+    user = fresh(session, user)
+    assert user.failed_logins == 1
+    assert _snapshot(user) == before
+    assert session.execute(select(func.count()).select_from(StaffUser)).scalar_one() == staff_count
+    [known] = audit_entries(session, "auth.login.failed", actor_id=user.id)
+    assert known.school_id == user.school_id
+    assert known.detail["reason"] == "wrong_password"
+    [anonymous] = audit_entries(session, "auth.login.failed", school_id=None)
+    assert anonymous.actor_kind == "anonymous" and anonymous.actor_id is None
+    assert "nobody@example.org" not in str(anonymous.detail)  # no guessed addresses kept
+    assert not audit_entries(session, "auth.login.succeeded")
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"email": "", "password": PASSWORD}, "Enter your email address."),
+    ({"email": "a@example.org", "password": ""}, "Enter your password."),
+    ({"email": "a@example.org", "password": "x" * 201}, "Field cannot be longer"),
+    ({"email": "not an address", "password": PASSWORD}, GENERIC),
+])
+def test_malformed_sign_in_forms_get_a_clear_message_not_an_error(client, session, data,
+                                                                  message):
+    token = csrf_token(client, "/staff/login")
+    response = client.post("/staff/login", data={"csrf_token": token, **data})
+    assert response.status_code == 422
+    assert message in error_summary(response)
+    assert not is_signed_in(client)
+    assert not audit_entries(session, "auth.login.succeeded")
+
+
+def test_disabled_account_is_refused_with_a_clear_message(client, session):
+    user = StaffFactory(is_enabled=False)
+
+    response = sign_in(client, user)
+
+    assert response.status_code == 422
+    assert error_summary(response) == "This account is disabled. Ask your school's admin."
+    assert not is_signed_in(client)
+    [entry] = audit_entries(session, "auth.login.refused", actor_id=user.id)
+    assert entry.detail == {"reason": "disabled"}
+    assert not audit_entries(session, "auth.login.succeeded")
+
+
+def test_disabled_account_with_a_wrong_password_gets_the_generic_message(client, session):
+    # Only someone who knows the password learns that the account is disabled.
+    user = StaffFactory(is_enabled=False)
+    response = sign_in(client, user, password="wrong wrong wrong")
+    assert error_summary(response) == GENERIC
+
+
+# -- lockout (service, with an injected clock) -----------------------------------------
+@pytest.mark.parametrize("failures, minutes", [
+    (1, 0), (4, 0), (5, 1), (6, 2), (7, 4), (8, 8), (10, 32), (11, 60), (12, 60), (40, 60),
+])
+def test_lock_grows_by_doubling_and_is_capped_at_an_hour(failures, minutes):
+    assert auth.lock_minutes(failures, THRESHOLD) == minutes
+
+
+def _attempt(session, user, password, now):  # noqa: ANN001, ANN202
+    return auth.check_password(session, user.email, password, threshold=THRESHOLD, now=now)
+
+
+def test_lockout_after_threshold_then_growing_delay_then_expiry(session):
+    user = StaffFactory()
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+    for attempt in range(1, THRESHOLD):
+        with pytest.raises(auth.SignInFailed) as failed:
+            _attempt(session, user, "wrong", t0)
+        assert type(failed.value) is auth.SignInFailed
+        assert user.failed_logins == attempt and user.locked_until_dt is None
+
+    with pytest.raises(auth.AccountLocked, match="locked for 1 minute"):
+        _attempt(session, user, "wrong", t0)
+    assert user.locked_until_dt == t0 + timedelta(minutes=1)
+
+    # The right password while locked is refused and does not unlock or count.
+    with pytest.raises(auth.AccountLocked, match="locked for 1 more minute"):
+        _attempt(session, user, PASSWORD, t0 + timedelta(seconds=30))
+    assert user.failed_logins == THRESHOLD
+    assert user.last_login_dt is None
+    refused = audit_entries(session, "auth.login.refused", actor_id=user.id)
+    assert [e.detail for e in refused] == [{"reason": "locked"}]
+
+    # Each failure after a lock expires locks for twice as long.
+    now = t0
+    for minutes in (2, 4, 8, 16, 32, 60, 60):
+        now = user.locked_until_dt + timedelta(seconds=1)
+        with pytest.raises(auth.AccountLocked, match=f"locked for {minutes} minutes"):
+            _attempt(session, user, "wrong", now)
+        assert user.locked_until_dt == now + timedelta(minutes=minutes)
+
+    # Once the lock has run out, the right password signs in and clears the counter.
+    outcome = _attempt(session, user, PASSWORD, user.locked_until_dt + timedelta(seconds=1))
+    assert outcome.user is user and not outcome.needs_second_factor
+    assert user.failed_logins == 0 and user.locked_until_dt is None
+    failed = audit_entries(session, "auth.login.failed", actor_id=user.id)
+    assert len(failed) == THRESHOLD + 7
+    assert failed[-1].detail == {"reason": "wrong_password", "failed_logins": THRESHOLD + 7,
+                                 "locked_minutes": 60}
+
+
+def test_lock_of_one_account_does_not_touch_another(session):
+    locked = StaffFactory(failed_logins=THRESHOLD, locked_until_dt=utcnow() + timedelta(minutes=5))
+    other = StaffFactory(school=locked.school)
+    outcome = auth.check_password(session, other.email, PASSWORD, threshold=THRESHOLD)
+    assert outcome.user is other
+    assert locked.locked_until_dt is not None
+
+
+# -- lockout over HTTP -----------------------------------------------------------------
+def test_lockout_over_http(client, session):
+    user = StaffFactory()
+
+    for _ in range(THRESHOLD - 1):
+        assert error_summary(sign_in(client, user, password="wrong")) == GENERIC
+    fifth = sign_in(client, user, password="wrong")
+    assert fifth.status_code == 422
+    assert "locked for 1 minute" in error_summary(fifth)
+
+    right_but_locked = sign_in(client, user)
+    assert right_but_locked.status_code == 422
+    assert "locked for 1 more minute" in error_summary(right_but_locked)
+    assert not is_signed_in(client)
+    user = fresh(session, user)
+    assert user.failed_logins == THRESHOLD
+    assert user.locked_until_dt > utcnow()
+
+    # The lock runs out (moved into the past here rather than waiting a minute).
+    user.locked_until_dt = utcnow() - timedelta(seconds=1)
+    session.flush()
+    assert sign_in(client, user).status_code == 302
+    assert is_signed_in(client)
+    user = fresh(session, user)
+    assert user.failed_logins == 0 and user.locked_until_dt is None
+
+
+def test_sign_in_page_when_already_signed_in_goes_home(client, session):
+    user = StaffFactory()
+    sign_in(client, user)
+    response = client.get("/staff/login")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/staff/cases/")
+
+
+def test_sign_out_ends_the_session_and_is_audited(client, session):
+    user = StaffFactory()
+    sign_in(client, user)
+    token = page_csrf_token(client, "/staff/cases/")
+    response = client.post("/staff/logout", data={"csrf_token": token})
+    assert response.status_code == 302
+    assert not is_signed_in(client)
+    [entry] = audit_entries(session, "auth.logout")
+    assert entry.actor_id == user.id
+    assert "You have signed out." in page_text(client.get("/staff/login"))
