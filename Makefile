@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export PORT
 
-.PHONY: run test install migrate browser clean
+.PHONY: run test install migrate browser clean bench
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,15 @@ browser:
 ## test: set up, then every test (PostgreSQL and Redis when reachable, else embedded)
 test: install browser
 	$(BIN)/python -m pytest
+
+## bench: seed (10k, 100k, 1M cases; reused when present), measure, print a table, write
+## bench/results/<time>.json (needs PostgreSQL and Redis; not part of `make test`)
+bench: install
+	@$(BIN)/python -c "import psycopg; psycopg.connect('postgresql://postgres@127.0.0.1:5432/test', connect_timeout=3).close()" \
+	  || { echo "bench: PostgreSQL is not answering on 127.0.0.1:5432"; exit 1; }
+	@$(BIN)/python -c "import redis,sys; redis.Redis(host='127.0.0.1', socket_timeout=2).ping()" \
+	  || { echo "bench: Redis is not answering on 127.0.0.1:6379"; exit 1; }
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance/broker instance/*.sqlite*

@@ -104,6 +104,7 @@ def seed_demo_school(session: Session, *, password: str, reports: int = 36,
             if move is CaseStatus.TRIAGED:
                 case.assignee_id = staff.id
                 case.first_response_dt = at
+                case.next_escalation_dt = None
             session.add(CaseEvent(school_id=school.id, case_id=case.id, kind=EventKind.STATUS_CHANGED,
                                   actor_id=staff.id, created_dt=at,
                                   data={"from": case.status.value, "to": move.value}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -70,6 +71,9 @@ MESSAGES = {
 }
 
 
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or (
         request.accept_mimetypes.best_match(["application/json", "text/html"]) == "application/json"
@@ -116,7 +120,32 @@ def render_error(status: int, message: str | None = None, field: str | None = No
     return render_template(template, status=status, title=title, message=detail), status
 
 
+def _retry_after_seconds() -> int:
+    """Seconds until the breached rate limit lets this client try again (60 if unknown)."""
+    from app.extensions import limiter
+
+    try:
+        limit = limiter.current_limit
+        if limit is not None:
+            return max(1, int(limit.reset_at - time.time()))
+    except Exception:  # noqa: BLE001 - a missing hint must not turn a 429 into a 500
+        log.warning("could not compute Retry-After")
+    return 60
+
+
 def register_error_handlers(app: Flask) -> None:
+    @app.before_request
+    def _refuse_nul_characters():
+        """No text we store or look up may hold NUL (PostgreSQL refuses it): say so up front."""
+        if "\x00" in request.path or any(
+            "\x00" in key or "\x00" in value
+            for source in ((request.args, request.form) if request.mimetype in _FORM_TYPES
+                           else (request.args,))
+            for key, value in source.items(multi=True)
+        ):
+            return render_error(400, "The request contains a character we cannot accept (NUL).")
+        return None
+
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError):
         return render_error(exc.status_code, exc.message, exc.field)
@@ -133,10 +162,16 @@ def register_error_handlers(app: Flask) -> None:
             errors = _field_errors(data["messages"])
             message = "Some fields are missing or not valid: " + ", ".join(
                 sorted({e["field"] or "body" for e in errors})) + "."
-        response = render_error(status, message, errors=errors)
-        if status == 405 and getattr(exc, "valid_methods", None):
-            response = app.make_response(response)
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
+            if status == 400 and "json" in data["messages"]:
+                message = "The body is not valid JSON (RFC 8259, UTF-8)."
+        allowed = sorted(getattr(exc, "valid_methods", None) or []) if status == 405 else []
+        if allowed and _wants_json():
+            message = "This address accepts only: " + ", ".join(allowed) + "."
+        response = app.make_response(render_error(status, message, errors=errors))
+        if allowed:
+            response.headers["Allow"] = ", ".join(allowed)
+        if status == 429:
+            response.headers["Retry-After"] = str(_retry_after_seconds())
         return response
 
     @app.errorhandler(Exception)

@@ -35,6 +35,12 @@ def init_templating(app: Flask) -> None:
             return ""
         return _duration_words((value - utcnow()).total_seconds())
 
+    @app.template_global("timedelta_days")
+    def timedelta_days(days: int):  # noqa: ANN202
+        from datetime import timedelta
+
+        return timedelta(days=days)
+
     @app.template_filter("localtime")
     def localtime(value: datetime | None, fmt: str = "%a %d %b %Y, %H:%M") -> str:
         if value is None:

@@ -70,6 +70,10 @@ class BaseConfig:
         self.SESSION_REFRESH_EACH_REQUEST = True
         self.REMEMBER_COOKIE_DURATION = timedelta(seconds=0)
         self.WTF_CSRF_TIME_LIMIT = None  # bound by the session lifetime instead
+        # Flask-WTF's "SSL strict" check refuses an HTTPS form post without a same-origin
+        # Referer, but every page says Referrer-Policy: no-referrer, so browsers send none
+        # and every form would fail in production. The token and SameSite cookies remain.
+        self.WTF_CSRF_SSL_STRICT = False
 
         self.EVIDENCE_MAX_BYTES = _int(environ, "EVIDENCE_MAX_MB", 10) * 1024 * 1024
         self.EVIDENCE_MAX_FILES = _int(environ, "EVIDENCE_MAX_FILES", 5)
@@ -110,6 +114,24 @@ class BaseConfig:
         self.MAIL_PASSWORD = env("MAIL_PASSWORD") or None
         self.MAIL_DEFAULT_SENDER = env("MAIL_DEFAULT_SENDER") or "Safe Report <no-reply@localhost>"
         self.MAIL_OUTBOX_DIR: Path | None = None
+        #: Seconds smtplib waits for the mail server before the attempt counts as failed.
+        self.MAIL_TIMEOUT_SECONDS = _int(environ, "MAIL_TIMEOUT_SECONDS", 20)
+
+        # The notification outbox (see app/notifications/delivery.py).
+        #: Tries before a notification is marked failed and shown to admins.
+        self.NOTIFICATION_MAX_ATTEMPTS = _int(environ, "NOTIFICATION_MAX_ATTEMPTS", 8)
+        #: How long a claimed notification is held by one worker before another may retry it
+        #: (a worker killed mid-batch leaves its rows due again after this).
+        self.NOTIFICATION_LEASE_SECONDS = _int(environ, "NOTIFICATION_LEASE_SECONDS", 120)
+        #: First retry delay after a mail error; doubled each attempt (with jitter), up to an hour.
+        self.NOTIFICATION_RETRY_BASE_SECONDS = _int(environ, "NOTIFICATION_RETRY_BASE_SECONDS", 30)
+        #: Rows one sweep claims per transaction.
+        self.NOTIFICATION_BATCH_SIZE = _int(environ, "NOTIFICATION_BATCH_SIZE", 20)
+        #: How often beat runs the outbox sweep and the escalation scan.
+        self.WORKER_SCAN_INTERVAL_SECONDS = _int(environ, "WORKER_SCAN_INTERVAL_SECONDS", 60)
+        #: How often beat runs the stale-case and morning-digest scans.
+        self.WORKER_DAILY_SCAN_INTERVAL_SECONDS = _int(
+            environ, "WORKER_DAILY_SCAN_INTERVAL_SECONDS", 300)
 
         self.DEMO_PASSWORD = env("DEMO_PASSWORD") or None
         self.DEBUG = False
@@ -145,6 +167,8 @@ class BaseConfig:
         self.CELERY_BROKER_TRANSPORT_OPTIONS = {
             "data_folder_in": str(folder),
             "data_folder_out": str(folder),
+            # kombu's default is ``control`` relative to the working directory.
+            "control_folder": str(folder / "control"),
             "store_processed": False,
             "polling_interval": 0.1,
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 from tests.backends import REDIS_URL, RUN_ID, Backends, postgres_reachable, redis_reachable
 
 _BACKENDS: Backends | None = None
+_ADDRESSES = itertools.count(1)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -108,4 +110,8 @@ def session(app, engine):
 
 @pytest.fixture
 def client(app, session):
-    return app.test_client()
+    """A test client with an address of its own, so rate-limit buckets never leak across tests."""
+    client = app.test_client()
+    n = next(_ADDRESSES)
+    client.environ_base["REMOTE_ADDR"] = f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+    return client

@@ -7,6 +7,7 @@ ORM objects.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,39 @@ from flask import Flask
 
 from workers.beat import beat_schedule
 
-TASK_MODULES = ["workers.tasks.maintenance"]
+TASK_MODULES = ["workers.tasks.maintenance", "workers.tasks.notifications",
+                "workers.tasks.scans", "workers.tasks.retention"]
+#: Celery loggers that attach a task's arguments and result to their records.
+TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy", "celery.worker.request")
+
+
+class HideTaskArguments(logging.Filter):
+    """Drop task arguments and results from Celery's log records.
+
+    Our formatters print every ``extra`` field, and Celery puts the task's args,
+    kwargs and return value in one (``data``). Tasks take ids today, but a log
+    line must never be where personal data could leak if one day they do not.
+    """
+
+    HIDDEN = frozenset({"args", "kwargs", "return_value"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        data = getattr(record, "data", None)
+        if isinstance(data, dict):
+            # A copy: Celery formats the message from the same dict.
+            record.data = {k: v for k, v in data.items() if k not in self.HIDDEN}
+        if isinstance(record.args, dict) and "return_value" in record.args:
+            # "Task ... succeeded in 0.02s: <return value>"
+            record.args = {**record.args, "return_value": "(hidden)"}
+        return True
+
+
+def hide_task_arguments() -> None:
+    """Install :class:`HideTaskArguments` on Celery's task loggers, once."""
+    for name in TASK_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, HideTaskArguments) for f in logger.filters):
+            logger.addFilter(HideTaskArguments())
 
 
 def celery_settings(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -48,7 +81,10 @@ def celery_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         "worker_max_tasks_per_child": 10_000,
         "timezone": "UTC",
         "enable_utc": True,
-        "beat_schedule": beat_schedule(queue, config["HEARTBEAT_INTERVAL_SECONDS"]),
+        "beat_schedule": beat_schedule(
+            queue, config["HEARTBEAT_INTERVAL_SECONDS"],
+            scan_seconds=config.get("WORKER_SCAN_INTERVAL_SECONDS", 60),
+            daily_scan_seconds=config.get("WORKER_DAILY_SCAN_INTERVAL_SECONDS", 300)),
         "beat_schedule_filename": str(Path(config["INSTANCE_PATH"]) / "celerybeat-schedule"),
     }
 
@@ -63,6 +99,7 @@ def celery_init_app(app: Flask) -> Celery:
 
     celery = Celery(app.import_name, task_cls=FlaskTask, include=TASK_MODULES)
     celery.conf.update(celery_settings(app.config))
+    hide_task_arguments()
     celery.set_default()
     app.extensions["celery"] = celery
     return celery

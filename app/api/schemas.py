@@ -7,6 +7,26 @@ from app.cases.vocabulary import IncidentKind, Platform, ReporterRole
 from app.reporting.services import MAX_MESSAGE, MAX_SHORT, MAX_TEXT, OCCURRED_PERIODS
 
 
+class Text(ma.fields.String):
+    """A string that can be stored: no NUL characters, no lone UTF-16 surrogates.
+
+    JSON can spell both (``"\\u0000"``, ``"\\ud800"``); PostgreSQL text and UTF-8
+    encryption cannot take them, so they are refused here, naming the field.
+    """
+
+    default_error_messages = {"unstorable": "Contains characters that cannot be stored."}
+
+    def _deserialize(self, value, attr, data, **kwargs):  # noqa: ANN001, ANN003
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.make_error("unstorable") from None
+        if "\x00" in text:
+            raise self.make_error("unstorable")
+        return text
+
+
 class Strict(ma.Schema):
     class Meta:
         unknown = ma.RAISE
@@ -14,13 +34,13 @@ class Strict(ma.Schema):
 
 class HandleSchema(Strict):
     platform = ma.fields.String(required=True, validate=validate.OneOf([p.value for p in Platform]))
-    handle = ma.fields.String(required=True, validate=validate.Length(min=1, max=MAX_SHORT))
+    handle = Text(required=True, validate=validate.Length(min=1, max=MAX_SHORT))
 
 
 class ReporterIdentitySchema(Strict):
-    name = ma.fields.String(required=True, validate=validate.Length(min=1, max=MAX_SHORT))
+    name = Text(required=True, validate=validate.Length(min=1, max=MAX_SHORT))
     year_group = ma.fields.Integer(validate=validate.Range(min=1, max=14), allow_none=True)
-    contact = ma.fields.String(validate=validate.Length(max=MAX_SHORT), allow_none=True)
+    contact = Text(validate=validate.Length(max=MAX_SHORT), allow_none=True)
 
 
 class ReportCreateSchema(Strict):
@@ -28,7 +48,7 @@ class ReportCreateSchema(Strict):
         "description": "Is anyone in immediate danger?"})
     is_self_harm = ma.fields.Boolean(required=True, metadata={
         "description": "Is anyone thinking of hurting themselves?"})
-    details = ma.fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT))
+    details = Text(required=True, validate=validate.Length(min=1, max=MAX_TEXT))
     reporter_role = ma.fields.String(required=True,
                                      validate=validate.OneOf([r.value for r in ReporterRole]))
     kinds = ma.fields.List(ma.fields.String(validate=validate.OneOf([k.value for k in IncidentKind])),
@@ -37,7 +57,7 @@ class ReportCreateSchema(Strict):
                                load_default=list, validate=validate.Length(max=len(Platform)))
     occurred_period = ma.fields.String(validate=validate.OneOf(OCCURRED_PERIODS), allow_none=True)
     is_ongoing = ma.fields.Boolean(load_default=False)
-    involved = ma.fields.String(validate=validate.Length(max=MAX_TEXT), allow_none=True)
+    involved = Text(validate=validate.Length(max=MAX_TEXT), allow_none=True)
     handles = ma.fields.List(ma.fields.Nested(HandleSchema), load_default=list,
                              validate=validate.Length(max=20))
     reporter = ma.fields.Nested(ReporterIdentitySchema, allow_none=True, metadata={
@@ -69,7 +89,7 @@ class ReportStatusSchema(ma.Schema):
 
 
 class MessageCreateSchema(Strict):
-    body = ma.fields.String(required=True, validate=validate.Length(min=1, max=MAX_MESSAGE))
+    body = Text(required=True, validate=validate.Length(min=1, max=MAX_MESSAGE))
 
 
 class EvidenceCreatedSchema(ma.Schema):

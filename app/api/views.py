@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from flask import current_app, request
 from flask.views import MethodView
 
-from app.api import bp
+from app.api import PROBLEM_JSON, ProblemSchema, bp
 from app.api.schemas import (EvidenceCreatedSchema, EvidenceUploadSchema, MessageCreateSchema,
                              MessageSchema, ReportCreatedSchema, ReportCreateSchema,
                              ReportStatusSchema)
-from app.errors import DomainError
+from app.errors import DomainError, NotFound
 from app.extensions import db, limiter
 from app.reporting import services as reporting
 from app.reporting.models import Report
@@ -33,12 +37,40 @@ def _report_from_header() -> Report:
     return digest_report
 
 
+def case_key_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Find the report the case key opens before the body is read; pass it as ``report``."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # A wrong key gets its 401 (and is counted) whatever else is wrong with the request.
+        return view(*args, report=_report_from_header(), **kwargs)
+
+    return wrapper
+
+
 def _failed_key(response) -> bool:  # noqa: ANN001
     return response.status_code == 401
 
 
-key_limit = limiter.limit("10 per minute; 60 per hour", key_func=anonymous_client_key,
-                          deduct_when=_failed_key)
+# One bucket for all three key endpoints: guesses spread over them count together.
+key_limit = limiter.shared_limit("10 per minute; 60 per hour", scope="api-case-key",
+                                 key_func=anonymous_client_key, deduct_when=_failed_key)
+
+
+def problem(status: int, description: str, **kwargs: Any) -> Callable[..., Any]:
+    """Document an error answer, sent as problem+json by :mod:`app.errors`."""
+    return bp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM_JSON,
+                           description=description, **kwargs)
+
+
+def key_problems(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Document the answers every case-key endpoint may give."""
+    view = problem(401, "Missing or unknown case key (always the same answer)", headers={
+        "WWW-Authenticate": {"schema": {"type": "string"}, "description": "CaseKey"}})(view)
+    view = problem(429, "Too many wrong case keys from this address; wait and try again",
+                   headers={"Retry-After": {"schema": {"type": "integer"},
+                                            "description": "Seconds to wait"}})(view)
+    return bp.doc(security=[{"CaseKey": []}])(view)
 
 
 @bp.route("/schools/<slug>/reports")
@@ -47,10 +79,15 @@ class SchoolReports(MethodView):
 
     @bp.arguments(ReportCreateSchema)
     @bp.response(201, ReportCreatedSchema)
-    @bp.alt_response(404, description="No such school")
-    @bp.alt_response(422, description="A field is missing or not valid")
+    @problem(400, "The body is not valid JSON")
+    @problem(404, "No such school")
+    @problem(422, "A field is missing or not valid; `errors` names each one")
+    @problem(429, "Too many reports from this address; wait and try again")
     def post(self, data: dict, slug: str):
         """Submit a report; the case key is in the answer, once."""
+        if "\x00" in slug:
+            # PostgreSQL refuses NUL in text; no school's address holds one.
+            raise NotFound("We could not find that school. Check the address you were given.")
         school = reporting.get_school(db.session, slug)
         identity = data.get("reporter")
         payload = reporting.ReportInput(
@@ -77,12 +114,11 @@ class SchoolReports(MethodView):
 class CurrentReport(MethodView):
     decorators = [key_limit]
 
+    @case_key_required
     @bp.response(200, ReportStatusSchema)
-    @bp.alt_response(401, description="Missing or unknown case key")
-    @bp.doc(security=[{"CaseKey": []}])
-    def get(self):
+    @key_problems
+    def get(self, report: Report):
         """Read the report's status and the messages with the school."""
-        report = _report_from_header()
         view = reporting.reporter_view(db.session, report)
         return {
             "reference": report.case.reference,
@@ -98,13 +134,14 @@ class CurrentReport(MethodView):
 class ReportMessages(MethodView):
     decorators = [key_limit]
 
+    @case_key_required
     @bp.arguments(MessageCreateSchema)
     @bp.response(201, MessageSchema)
-    @bp.alt_response(401, description="Missing or unknown case key")
-    @bp.doc(security=[{"CaseKey": []}])
-    def post(self, data: dict):
+    @problem(400, "The body is not valid JSON")
+    @problem(422, "Empty, too long, or holding the case key; `errors` names the field")
+    @key_problems
+    def post(self, data: dict, report: Report):
         """Send a message to the school (refused if it contains the case key)."""
-        report = _report_from_header()
         event = reporting.send_reporter_message(db.session, report, data["body"])
         db.session.commit()
         return {"from_school": False, "body": event.body, "created_at": event.created_dt}
@@ -114,14 +151,15 @@ class ReportMessages(MethodView):
 class ReportEvidence(MethodView):
     decorators = [key_limit]
 
+    @case_key_required
     @bp.arguments(EvidenceUploadSchema, location="files")
     @bp.response(201, EvidenceCreatedSchema)
-    @bp.alt_response(401, description="Missing or unknown case key")
-    @bp.alt_response(413, description="File too large")
-    @bp.doc(security=[{"CaseKey": []}])
-    def post(self, files: dict):
+    @problem(413, "The file is over the size limit")
+    @problem(422, "Not a PNG, JPEG, WebP or PDF, unreadable, or the report has all the files "
+                  "it may have")
+    @key_problems
+    def post(self, files: dict, report: Report):
         """Add a screenshot (PNG, JPEG, WebP) or PDF; image metadata is removed."""
-        report = _report_from_header()
         upload = files["file"]
         config = current_app.config
         evidence = reporting.add_evidence(

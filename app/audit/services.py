@@ -5,14 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
+from datetime import date, datetime, time, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEntry
 from app.db import utcnow
+from app.errors import ValidationFailed
+from app.policy import require_lead
+
+if TYPE_CHECKING:
+    from app.auth.models import StaffUser
 
 GENESIS = "0" * 64
 
@@ -122,3 +127,109 @@ def verify_chain(session: Session, school_id: int | None) -> ChainCheck:
             return ChainCheck(False, count, entry.id, "its contents were changed")
         prev = entry.entry_hash
     return ChainCheck(True, count)
+
+
+# -- reading the log -----------------------------------------------------------------------
+PAGE_SIZE = 100
+#: Ids are database integers; more digits than this is not an id.
+_MAX_ID_DIGITS = 9
+_EARLIEST = date(2000, 1, 1)
+_LATEST = date(2100, 12, 31)
+_REFERENCE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+
+
+def _id_arg(args, name: str, message: str) -> int | None:  # noqa: ANN001
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= _MAX_ID_DIGITS):
+        raise ValidationFailed(message, field=name)
+    return int(raw)
+
+
+def _date_arg(args, name: str) -> date | None:  # noqa: ANN001
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed(f"Enter the {name} date as YYYY-MM-DD, for example 2025-09-01.",
+                               field=name) from None
+    if not _EARLIEST <= value <= _LATEST:
+        raise ValidationFailed(f"Enter a {name} date between {_EARLIEST.year} and {_LATEST.year}.",
+                               field=name)
+    return value
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """Who (a staff id), what (an action), which case (its reference) and when (school dates)."""
+
+    actor_id: int | None = None
+    action: str | None = None
+    case_reference: str | None = None
+    start: date | None = None
+    end: date | None = None
+    #: Paging: only entries older than this id.
+    before_id: int | None = None
+
+    @classmethod
+    def parse(cls, args) -> "AuditFilters":  # noqa: ANN001 - a MultiDict
+        """Read the filters from a query string; a value that makes no sense is a clear 422."""
+        actor = _id_arg(args, "who", "Choose who from the list.")
+        action = (args.get("what") or "").strip()
+        if action and (len(action) > 64 or not action.isascii()
+                       or not all(c.isalnum() or c in "._" for c in action)):
+            raise ValidationFailed("Choose what from the list.", field="what")
+        start, end = _date_arg(args, "from"), _date_arg(args, "to")
+        if start and end and start > end:
+            raise ValidationFailed("The start of the period must be on or before its end.",
+                                   field="from")
+        reference = (args.get("case") or "").strip().upper() or None
+        if reference and (len(reference) > 20 or not set(reference) <= _REFERENCE_CHARS):
+            raise ValidationFailed("That is not a case reference: copy it from the case page, "
+                                   "for example DEM-7K3QMX.", field="case")
+        before = _id_arg(args, "before", "That page of the log does not exist.")
+        return cls(actor, action or None, reference, start, end, before)
+
+    def query_args(self) -> dict[str, str]:
+        """The filters (without paging) as query-string values."""
+        args = {"who": self.actor_id, "what": self.action, "case": self.case_reference,
+                "from": self.start and self.start.isoformat(),
+                "to": self.end and self.end.isoformat()}
+        return {k: str(v) for k, v in args.items() if v is not None}
+
+
+def audit_entries(session: Session, user: "StaffUser", filters: AuditFilters, *,
+                  limit: int | None = None) -> list[AuditEntry]:
+    """A page of the school's audit log (``PAGE_SIZE`` entries), newest first, filtered."""
+    # Imported here: the cases package imports this module (through its views).
+    from app.cases.models import Case
+
+    require_lead(user)
+    stmt = (select(AuditEntry).where(AuditEntry.school_id == user.school_id)
+            .order_by(AuditEntry.id.desc()).limit(limit or PAGE_SIZE))
+    if filters.actor_id is not None:
+        stmt = stmt.where(AuditEntry.actor_kind == "staff", AuditEntry.actor_id == filters.actor_id)
+    if filters.action:
+        stmt = stmt.where(AuditEntry.action == filters.action)
+    if filters.case_reference:
+        stmt = stmt.where(AuditEntry.case_id.in_(select(Case.id).where(
+            Case.school_id == user.school_id, Case.reference == filters.case_reference)))
+    tz = user.school.tz
+    if filters.start:
+        stmt = stmt.where(AuditEntry.created_dt >= datetime.combine(filters.start, time.min, tz))
+    if filters.end:
+        stmt = stmt.where(AuditEntry.created_dt < datetime.combine(
+            filters.end + timedelta(days=1), time.min, tz))
+    if filters.before_id is not None:
+        stmt = stmt.where(AuditEntry.id < filters.before_id)
+    return list(session.execute(stmt).scalars())
+
+
+def known_actions(session: Session, school_id: int) -> list[str]:
+    """Every action the school's log holds, for the "what" filter."""
+    return list(session.execute(
+        select(AuditEntry.action).where(AuditEntry.school_id == school_id)
+        .group_by(AuditEntry.action).order_by(AuditEntry.action)).scalars())

@@ -46,6 +46,8 @@ class StaffUser(TenantScoped, Base):
     last_login_dt: Mapped[datetime | None]
     #: Part of the session id; changing it signs the account out everywhere.
     session_nonce: Mapped[str] = mapped_column(String(32), default=_nonce)
+    #: SHA-256 of the secret in the user's calendar feed address; ``None`` when revoked.
+    ical_token_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_dt: Mapped[datetime] = mapped_column(default=utcnow)
 
     school: Mapped[School] = relationship(lazy="joined", innerjoin=True)

@@ -12,8 +12,13 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 
+from typing import TYPE_CHECKING
+
 from app.cases.vocabulary import Risk
 from app.schools.models import School
+
+if TYPE_CHECKING:
+    from app.cases.models import Case
 
 #: When a school day starts, for reports made outside school days.
 SCHOOL_DAY_START = time(8, 0)
@@ -55,3 +60,101 @@ def response_due(school: School, risk: Risk, start: datetime) -> datetime:
     if risk is Risk.CRITICAL:
         return start.astimezone(timezone.utc) + timedelta(hours=school.critical_response_hours)
     return add_school_days(school, start, response_window_days(school, risk))
+
+
+def add_school_time(school: School, start: datetime, days: float) -> datetime:
+    """Return the moment ``days`` (possibly fractional) school days after ``start`` (UTC).
+
+    Whole days count as :func:`add_school_days` does; a fraction adds that part of
+    24 wall-clock hours, counting only hours that fall on school days, so half a
+    day after Friday 15:00 is Monday 03:00, not Saturday 03:00.
+    """
+    whole = int(days)
+    moment = add_school_days(school, start, whole)
+    remaining = timedelta(days=days - whole)
+    if remaining <= timedelta(0):
+        return moment
+    tz = school.tz
+    holidays = school.holiday_dates()
+    wall = moment.astimezone(tz).replace(tzinfo=None)
+    while True:
+        day_end = datetime.combine(wall.date() + timedelta(days=1), time())
+        if is_school_day(school, wall.date(), holidays):
+            step = min(remaining, day_end - wall)
+            wall += step
+            remaining -= step
+            if remaining <= timedelta(0):
+                break
+        wall = day_end
+    return wall.replace(tzinfo=tz).astimezone(timezone.utc)
+
+
+# -- the escalation ladder (DOMAIN.md) -------------------------------------------------
+#: Level 1 at the deadline; level 2 half a window later; level 3 a full window after that.
+ESCALATION_OFFSETS = {1: 0.0, 2: 0.5, 3: 1.5}
+TOP_LEVEL = 3
+
+
+def escalation_due(case: "Case", level: int, school: School | None = None) -> datetime:
+    """When escalation ``level`` falls due for a case still waiting for a first response.
+
+    Level 1 is the deadline itself. Later levels add half (level 2) and one and a
+    half (level 3) response windows to it, in the window's own unit: hours for a
+    critical case, school days (weekends and holidays skipped) otherwise. Without
+    ``school`` the window is measured in elapsed time, which is exact only for
+    critical cases.
+    """
+    if level == 1:
+        return case.response_due_dt
+    offset = ESCALATION_OFFSETS[level]
+    if school is None or case.risk is Risk.CRITICAL:
+        window = case.response_due_dt - case.deadline_start_dt
+        return case.response_due_dt + window * offset
+    return add_school_time(school, case.response_due_dt,
+                           response_window_days(school, case.risk) * offset)
+
+
+def next_escalation_after(case: "Case", level: int, school: School) -> datetime | None:
+    """When the level after ``level`` falls due, or ``None`` once the top level is sent."""
+    return escalation_due(case, level + 1, school) if level < TOP_LEVEL else None
+
+
+# -- stale cases -----------------------------------------------------------------------
+def stale_cutoff(school: School, now: datetime, days: int) -> datetime:
+    """Return a moment such that every case idle for ``days`` school days was last active before it.
+
+    Counts ``days`` school days back from ``now`` at the same wall time. It may
+    include a few cases that are not quite stale yet (when ``now`` falls on a
+    weekend or holiday); :func:`is_stale` decides exactly.
+    """
+    tz = school.tz
+    holidays = school.holiday_dates()
+    local = now.astimezone(tz)
+    day, wall = local.date(), local.time().replace(tzinfo=None)
+    remaining = days
+    while remaining > 0:
+        day -= timedelta(days=1)
+        if is_school_day(school, day, holidays):
+            remaining -= 1
+    return datetime.combine(day, wall, tzinfo=tz).astimezone(timezone.utc)
+
+
+def is_stale(school: School, last_activity: datetime, now: datetime, days: int) -> bool:
+    """Whether ``days`` school days have passed since ``last_activity``."""
+    return add_school_days(school, last_activity, days) <= now
+
+
+def start_deadline(case: "Case", school: School, start: datetime) -> None:
+    """(Re)start the first-response clock for the case's current risk."""
+    case.deadline_start_dt = start
+    case.response_due_dt = response_due(school, case.risk, start)
+    case.escalation_level = 0
+    case.next_escalation_dt = case.response_due_dt if case.first_response_dt is None else None
+
+
+def mark_staff_action(case: "Case", now: datetime) -> None:
+    """Someone acted on the case: the first response is given and escalation stops."""
+    if case.first_response_dt is None:
+        case.first_response_dt = now
+    case.last_activity_dt = now
+    case.next_escalation_dt = None

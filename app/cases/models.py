@@ -28,6 +28,17 @@ class Case(TenantScoped, Base):
         # The triage queue: open cases of a school, most urgent first.
         Index("ix_case_queue", "school_id", "is_open", "risk_rank", "response_due_dt", "id"),
         # Deadline scans touch only cases still waiting for a first response.
+        # Escalation scans touch only cases with a level still to send.
+        Index(
+            "ix_case_escalation_due",
+            "next_escalation_dt",
+            postgresql_where=text("next_escalation_dt IS NOT NULL"),
+            sqlite_where=text("next_escalation_dt IS NOT NULL"),
+        ),
+        # Dashboards and exports: a school's cases by when they were reported.
+        Index("ix_case_school_created", "school_id", "created_dt"),
+        # Stale-case scans: open cases by last activity.
+        Index("ix_case_open_activity", "is_open", "last_activity_dt"),
         Index(
             "ix_case_awaiting_response",
             "response_due_dt",
@@ -51,6 +62,8 @@ class Case(TenantScoped, Base):
     #: Optimistic lock: a write from a stale page is refused, not merged.
     version: Mapped[int] = mapped_column(default=1)
     created_dt: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When the current first-response clock started (report, or a risk change).
+    deadline_start_dt: Mapped[datetime] = mapped_column(default=utcnow)
     #: When the first response is due under the current risk.
     response_due_dt: Mapped[datetime]
     first_response_dt: Mapped[datetime | None]
@@ -67,8 +80,13 @@ class Case(TenantScoped, Base):
     unread_reporter_messages: Mapped[int] = mapped_column(default=0)
     #: Content removed by the retention job; only counts remain.
     is_purged: Mapped[bool] = mapped_column(default=False)
+    #: When the next escalation level is due; ``None`` once someone has acted.
+    next_escalation_dt: Mapped[datetime | None]
+    #: Set when this case was merged into another; it then stays closed.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("case_file.id", ondelete="SET NULL"))
 
-    assignee: Mapped["StaffUser | None"] = relationship()
+    assignee: Mapped["StaffUser | None"] = relationship(foreign_keys=[assignee_id])
     reports: Mapped[list["Report"]] = relationship(
         back_populates="case", order_by="Report.id", passive_deletes=True
     )

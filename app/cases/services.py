@@ -1,20 +1,28 @@
-"""Reading and working cases. Every function takes the acting user and checks policy."""
+"""Reading and working cases. Every function takes the acting user and checks policy.
+
+The workflow (status, risk, assignment, notes) lives in :mod:`app.cases.workflow`,
+people and repeat names in :mod:`app.cases.people`, merging in :mod:`app.cases.merging`;
+they share the helpers at the end of this module.
+"""
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-
 from typing import Any
 
 from sqlalchemy import or_, select, tuple_
 from sqlalchemy.orm import Session, joinedload, undefer
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.audit import services as audit
 from app.auth.models import StaffUser
+from app.cases.deadlines import mark_staff_action
+from app.cases.identifier_models import CaseIdentifier
 from app.cases.models import Case, CaseEvent, EventKind
-from app.cases.vocabulary import CaseStatus, Risk
+from app.cases.references import normalise_reference
+from app.cases.vocabulary import CaseStatus, IncidentKind, Platform, Risk, bit_of
 from app.db import utcnow
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.policy import can_work_case, require_case_access, require_case_work, require_casework
@@ -23,6 +31,35 @@ from app.reporting.evidence_models import Evidence
 from app.reporting.models import Report
 
 PAGE_SIZE = 50
+MAX_SEARCH = 200
+YEAR_GROUPS = range(1, 15)
+STALE_MESSAGE = (
+    "Someone else changed this case while you were looking at it, so nothing was saved. "
+    "The page now shows their change: check it, then send again."
+)
+
+
+# -- the triage queue -----------------------------------------------------------------
+def _choice(enum_cls, value: str | None, field: str, message: str):  # noqa: ANN001, ANN202
+    if not value:
+        return None
+    try:
+        return enum_cls(value)
+    except ValueError:
+        raise ValidationFailed(message, field=field) from None
+
+
+def parse_year_group(value: Any, field: str = "year_group") -> int | None:
+    """Return a year group 1-14, ``None`` for blank, or raise a clear message."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        year = int(str(value).strip())
+    except ValueError:
+        year = 0
+    if year not in YEAR_GROUPS:
+        raise ValidationFailed("Choose a year group from 1 to 14.", field=field)
+    return year
 
 
 @dataclass(frozen=True)
@@ -31,21 +68,47 @@ class QueueFilters:
     risk: Risk | None = None
     #: all / mine / unassigned
     scope: str = "all"
+    kind: IncidentKind | None = None
+    platform: Platform | None = None
+    year_group: int | None = None
+    #: A case reference, a student's name or an online handle.
+    search: str | None = None
 
     @classmethod
     def parse(cls, args) -> "QueueFilters":  # noqa: ANN001 - a MultiDict
-        try:
-            status = CaseStatus(args["status"]) if args.get("status") else None
-        except ValueError:
-            raise ValidationFailed("Choose a status from the list.", field="status") from None
-        try:
-            risk = Risk(args["risk"]) if args.get("risk") else None
-        except ValueError:
-            raise ValidationFailed("Choose a risk level from the list.", field="risk") from None
+        """Read the filters from a query string; a value not on the lists is a clear 422."""
         scope = args.get("scope") or "all"
         if scope not in ("all", "mine", "unassigned"):
             raise ValidationFailed("Choose mine, unassigned or all.", field="scope")
-        return cls(status=status, risk=risk, scope=scope)
+        search = " ".join((args.get("q") or "").split()) or None
+        if search and len(search) > MAX_SEARCH:
+            raise ValidationFailed(f"Search for at most {MAX_SEARCH} characters.", field="q")
+        return cls(
+            status=_choice(CaseStatus, args.get("status"), "status",
+                           "Choose a status from the list."),
+            risk=_choice(Risk, args.get("risk"), "risk", "Choose a risk level from the list."),
+            scope=scope,
+            kind=_choice(IncidentKind, args.get("kind"), "kind", "Choose a kind from the list."),
+            platform=_choice(Platform, args.get("platform"), "platform",
+                             "Choose a platform from the list."),
+            year_group=parse_year_group(args.get("year")),
+            search=search,
+        )
+
+    def query_args(self) -> dict[str, str]:
+        """The filters as query-string values, for links to further pages."""
+        args: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None or (f.name == "scope" and value == "all"):
+                continue
+            name = {"year_group": "year", "search": "q"}.get(f.name, f.name)
+            args[name] = str(value)
+        return args
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.query_args())
 
 
 @dataclass(frozen=True)
@@ -63,16 +126,32 @@ def _decode_cursor(cursor: str) -> tuple[int, datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         rank, due, case_id = raw.split("|")
-        return int(rank), datetime.fromisoformat(due), int(case_id)
+        moment = datetime.fromisoformat(due)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return int(rank), moment, int(case_id)
     except (ValueError, UnicodeDecodeError):
         raise ValidationFailed("That page link is broken; start from the first page.",
                                field="after") from None
 
 
-def triage_queue(session: Session, user: StaffUser, filters: QueueFilters,
-                 *, after: str | None = None, limit: int = PAGE_SIZE) -> QueuePage:
-    """Open cases of the user's school, most urgent first, one keyset page at a time."""
-    require_casework(user)
+def search_case_ids(school_id: int, text: str):  # noqa: ANN201 - a Select
+    """Ids of the school's cases naming ``text`` as a student or handle, via the blind index.
+
+    A handle's index is keyed by its platform, so the text is hashed once per
+    platform; nothing is decrypted.
+    """
+    from app.reporting.services import handle_digest, name_digest
+
+    digests = {name_digest(text)} | {handle_digest(p.value, text) for p in Platform}
+    return select(CaseIdentifier.case_id).where(CaseIdentifier.school_id == school_id,
+                                                CaseIdentifier.digest.in_(digests))
+
+
+def queue_statement(user: StaffUser, filters: QueueFilters, *, after: str | None = None,
+                    limit: int | None = None):  # noqa: ANN201 - a Select
+    """The query of one queue page (see :func:`triage_queue`)."""
+    limit = limit or PAGE_SIZE
     stmt = (
         select(Case)
         .options(joinedload(Case.assignee))
@@ -81,8 +160,8 @@ def triage_queue(session: Session, user: StaffUser, filters: QueueFilters,
         .limit(limit + 1)
     )
     if filters.status is not None:
-        stmt = stmt.where(Case.status == filters.status)
-    else:
+        stmt = stmt.where(Case.is_open.is_(filters.status.is_open), Case.status == filters.status)
+    elif not filters.search:
         stmt = stmt.where(Case.is_open.is_(True))
     if filters.risk is not None:
         stmt = stmt.where(Case.risk_rank == filters.risk.rank)
@@ -90,11 +169,36 @@ def triage_queue(session: Session, user: StaffUser, filters: QueueFilters,
         stmt = stmt.where(Case.assignee_id == user.id)
     elif filters.scope == "unassigned":
         stmt = stmt.where(Case.assignee_id.is_(None))
+    if filters.kind is not None:
+        stmt = stmt.where(Case.kinds_mask.op("&")(bit_of(filters.kind)) != 0)
+    if filters.platform is not None:
+        stmt = stmt.where(Case.platforms_mask.op("&")(bit_of(filters.platform)) != 0)
+    if filters.year_group is not None:
+        stmt = stmt.where(Case.year_group == filters.year_group)
+    if filters.search:
+        # A search looks at closed cases too (unless a status is chosen): someone
+        # looking up a reference or a name wants the history as well.
+        stmt = stmt.where(or_(Case.reference == normalise_reference(filters.search),
+                              Case.id.in_(search_case_ids(user.school_id, filters.search))))
     if after:
         stmt = stmt.where(
             tuple_(Case.risk_rank, Case.response_due_dt, Case.id) > tuple_(*_decode_cursor(after))
         )
-    rows = list(session.execute(stmt).scalars())
+    return stmt
+
+
+def triage_queue(session: Session, user: StaffUser, filters: QueueFilters,
+                 *, after: str | None = None, limit: int | None = None) -> QueuePage:
+    """Cases of the user's school, most urgent first, one keyset page at a time.
+
+    The order (risk rank, deadline, id) is the tail of ``ix_case_queue`` after
+    (school, is open), so a page is an index range scan however big the table;
+    the next page starts after the last row shown, never at an OFFSET.
+    """
+    require_casework(user)
+    limit = limit or PAGE_SIZE
+    rows = list(session.execute(
+        queue_statement(user, filters, after=after, limit=limit)).unique().scalars())
     next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return QueuePage(cases=rows[:limit], next_cursor=next_cursor)
 
@@ -144,6 +248,24 @@ def case_evidence(session: Session, user: StaffUser, case: Case) -> list[Evidenc
         select(Evidence).where(Evidence.case_id == case.id).order_by(Evidence.id)).scalars())
 
 
+def casework_staff(session: Session, user: StaffUser) -> list[StaffUser]:
+    """Enabled counsellors and leads of the user's school: who a case can be assigned to."""
+    require_casework(user)
+    return list(session.execute(
+        select(StaffUser).where(StaffUser.school_id == user.school_id,
+                                StaffUser.case_role.isnot(None),
+                                StaffUser.is_enabled.is_(True))
+        .order_by(StaffUser.name, StaffUser.id)
+    ).scalars())
+
+
+def merged_into(session: Session, case: Case) -> Case | None:
+    """The case this one was merged into, if any (same school by construction)."""
+    if case.merged_into_id is None:
+        return None
+    return session.get(Case, case.merged_into_id)
+
+
 def reveal_identity(session: Session, user: StaffUser, case_id: int,
                     report_id: int) -> dict[str, Any]:
     """Show a confidential reporter's identity to staff on the case; audited every time."""
@@ -173,24 +295,117 @@ def open_evidence(session: Session, user: StaffUser, case_id: int,
     return evidence, data
 
 
-def take_case(session: Session, user: StaffUser, case_id: int, *, version: int) -> Case:
+def take_case(session: Session, user: StaffUser, case_id: int, *, version: int | None,
+              now: datetime | None = None) -> Case:
     """Assign an unassigned case to oneself."""
     case = get_case(session, user, case_id)
-    check_version(case, version)
-    if case.assignee_id is not None and case.assignee_id != user.id:
+    if case.assignee_id == user.id:
+        raise ValidationFailed("This case is already assigned to you.")
+    if case.assignee_id is not None:
         raise Conflict(f"{case.assignee.name if case.assignee else 'Someone'} has already taken "
                        "this case. Ask a safeguarding lead to reassign it.")
-    require_case_work(user, case)
+    case = case_for_work(session, user, case_id, version=version)
     case.assignee_id = user.id
-    case.last_activity_dt = utcnow()
-    session.add(CaseEvent(school_id=case.school_id, case_id=case.id, actor_id=user.id,
-                          kind=EventKind.ASSIGNED, data={"to": user.id, "to_name": user.name}))
-    audit.record(session, "case.assigned", school_id=case.school_id, actor_id=user.id,
-                 case_id=case.id, detail={"to": user.id})
+    record_action(session, user, case, EventKind.ASSIGNED, "case.assigned", now=now,
+                  data={"from": None, "to": user.id, "to_name": user.name, "taken": True},
+                  detail={"to": user.id})
+    session.expire(case, ["assignee"])
     return case
 
 
+def reply(session: Session, user: StaffUser, case_id: int, message: str, *,
+          version: int | None, report_id: int | None = None) -> CaseEvent:
+    """Answer the reporter of one of the case's reports through the case-key channel."""
+    from app.reporting.services import MAX_MESSAGE, reply_to_reporter
+
+    case = case_for_work(session, user, case_id, version=version)
+    message = clean_text(message, "message", "the reply", required=True, limit=MAX_MESSAGE)
+    reports = list(case.reports)
+    if not reports:
+        raise ValidationFailed("This case has no report to reply to.")
+    report = reports[0]
+    if report_id:
+        report = next((r for r in reports if r.id == report_id), None)
+        if report is None:
+            raise ValidationFailed("Choose one of this case's reports.", field="report_id")
+    event = reply_to_reporter(session, user, case, message, report=report)
+    flush_case(session)
+    return event
+
+
+# -- shared by the write services -----------------------------------------------------
 def check_version(case: Case, version: int | None) -> None:
-    """Refuse a write made from a page that showed an older version of the case."""
-    if version is not None and version != case.version:
-        raise Conflict()
+    """Refuse a write made from a page that showed another version of the case."""
+    if version is None:
+        raise Conflict("This form did not say which version of the case it showed. "
+                       "Reload the page and try again.")
+    if version != case.version:
+        raise Conflict(STALE_MESSAGE)
+
+
+def case_for_work(session: Session, user: StaffUser, case_id: int, *,
+                  version: int | None) -> Case:
+    """Load a case the user may change, from a page showing its current version.
+
+    The order of the checks is the order of what a user should hear: a case of
+    another school does not exist, a case of someone else is not theirs to
+    change, a merged case is changed through the case it went into, and only
+    then is a stale page a conflict.
+    """
+    case = get_case(session, user, case_id)
+    require_case_work(user, case)
+    if case.merged_into_id is not None:
+        target = merged_into(session, case)
+        raise ValidationFailed(
+            f"This case was merged into case {target.reference if target else 'another case'}; "
+            "work on that case instead.")
+    check_version(case, version)
+    return case
+
+
+def flush_case(session: Session) -> None:
+    """Flush, turning a lost optimistic-lock race into the conflict message."""
+    try:
+        session.flush()
+    except StaleDataError:
+        raise Conflict(STALE_MESSAGE) from None
+
+
+def record_action(session: Session, user: StaffUser, case: Case, kind: EventKind, action: str, *,
+                  body: str | None = None, data: dict[str, Any] | None = None,
+                  is_restricted: bool = False, target: str | None = None,
+                  detail: dict[str, Any] | None = None,
+                  now: datetime | None = None) -> CaseEvent:
+    """Write the chronology entry and the audit entry of a staff action on a case.
+
+    A staff action is also the first response (and stops escalation), so it
+    goes through :func:`mark_staff_action`; that touches the case row, which
+    bumps its version and so makes every other open page of it stale.
+    """
+    now = now or utcnow()
+    event = CaseEvent(school_id=case.school_id, case_id=case.id, actor_id=user.id, kind=kind,
+                      created_dt=now, body=body, data=data or {}, is_restricted=is_restricted)
+    session.add(event)
+    mark_staff_action(case, now)
+    flush_case(session)
+    audit.record(session, action, school_id=case.school_id, actor_id=user.id, case_id=case.id,
+                 target=target or f"case_event:{event.id}", detail=detail, at=now)
+    return event
+
+
+def clean_text(value: str | None, field: str, label: str, *, required: bool,
+               limit: int) -> str | None:
+    """Strip free text; refuse it when missing (if required), too long, or unstorable."""
+    value = (value or "").strip()
+    if not value:
+        if required:
+            raise ValidationFailed(f"Write {label}.", field=field)
+        return None
+    if len(value) > limit:
+        raise ValidationFailed(
+            f"{label[0].upper() + label[1:]} is too long: keep it to {limit:,} characters "
+            f"(it has {len(value):,}).", field=field)
+    if "\x00" in value:
+        raise ValidationFailed(f"{label[0].upper() + label[1:]} contains characters we cannot "
+                               "store.", field=field)
+    return value

@@ -58,5 +58,28 @@ def workers_status() -> None:
             seen = beat.last_seen_dt.strftime("%Y-%m-%d %H:%M:%S UTC")
             click.echo(f"  {beat.name:<12} last seen {seen} by {beat.seen_by or '?'},"
                        f" {format_age(age)} ago{stale}")
+        _echo_outbox(now)
+    if "broker" not in down:
+        from app.notifications.services import broker_queue_depth
+
+        depth = broker_queue_depth(config)
+        click.echo(f"queue:    {config['CELERY_TASK_QUEUE']}: "
+                   + (f"{depth.messages} waiting" if depth.messages is not None
+                      else f"unknown ({depth.note})"))
     if down:
         raise SystemExit(1)
+
+
+def _echo_outbox(now) -> None:  # noqa: ANN001
+    """The notification outbox of every school: backlog and failures."""
+    from app.notifications.services import failed_notifications, outbox_status
+
+    outbox = outbox_status(db.session, now=now)
+    oldest = (f", oldest waiting {format_age(outbox.oldest_due_age)}"
+              if outbox.oldest_due_age is not None else "")
+    click.echo(f"outbox:   {outbox.due} due now{oldest}; {outbox.scheduled} scheduled; "
+               f"{outbox.sent_last_day} sent in 24 h; {outbox.failed} failed")
+    for failed in failed_notifications(db.session, limit=20):
+        click.echo(f"  failed #{failed.id} {failed.kind} to {failed.recipient}"
+                   f"{' case ' + failed.case_reference if failed.case_reference else ''}:"
+                   f" {failed.attempts} attempts, {failed.last_error or 'no error recorded'}")

@@ -19,6 +19,20 @@ from app.notifications.models import Notification
 
 log = logging.getLogger(__name__)
 _PENDING_KEY = "outbox_new_ids"
+DELIVER_TASK = "workers.tasks.notifications.deliver"
+_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
+                  "interval_max": 0.5}
+
+
+def _celery():  # type: ignore[no-untyped-def]
+    """The Celery app of the Flask app in use (each app has its own broker settings)."""
+    from flask import current_app, has_app_context
+
+    if has_app_context() and "celery" in current_app.extensions:
+        return current_app.extensions["celery"]
+    from celery import current_app as default_celery
+
+    return default_celery
 
 
 def queue_notification(
@@ -66,11 +80,12 @@ def _wake_workers(session: Session) -> None:
     if not ids:
         return
     try:
-        from celery import current_app as celery
-
+        celery = _celery()
         for notification_id in sorted(ids):
-            celery.send_task("workers.tasks.notifications.deliver", args=[notification_id],
-                             ignore_result=True)
+            celery.send_task(DELIVER_TASK, args=[notification_id], ignore_result=True,
+                             # A broker that is down must not hold up the request for long:
+                             # the sweep sends whatever this wake-up call misses.
+                             retry_policy=_PUBLISH_RETRY)
     except Exception:  # noqa: BLE001 - the sweep delivers what the broker did not take
         log.warning("could not enqueue notifications; the sweep will send them",
                     extra={"count": len(ids)})

@@ -1,6 +1,6 @@
 """Case keys: passphrases of random words from the EFF long word list.
 
-7 words from 7,776 give log2(7776**7) = 90.5 bits. Words are drawn by
+7 words from 7,772 give log2(7772**7) = 90.5 bits. Words are drawn by
 xkcdpass, which uses the operating system's secure random source.
 """
 
@@ -18,7 +18,9 @@ CASE_KEY_WORDS = 7
 def _wordlist() -> tuple[str, ...]:
     path = xkcd_password.locate_wordfile("eff-long")
     words = xkcd_password.generate_wordlist(wordfile=path, min_length=3, max_length=9)
-    return tuple(words)
+    # Typed back, "t-shirt" folds to two words (hyphens are separators), so a key holding
+    # it would not be found by the check that keeps keys out of messages; leave such out.
+    return tuple(w for w in words if w.isalpha())
 
 
 def random_words(count: int) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import secrets
 import warnings
 from dataclasses import dataclass
@@ -27,9 +28,22 @@ EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp",
 #: Refuse images that would decompress into more than this many pixels.
 MAX_PIXELS = 40_000_000
 
+# Pillow logs every EXIF tag it reads or writes (GPS position, camera, owner) at DEBUG:
+# a reporter's picture metadata must never reach the logs, whatever LOG_LEVEL says.
+logging.getLogger("PIL").setLevel(logging.INFO)
+
 
 class FileTooLarge(DomainError):
     status_code = 413
+
+
+def size_words(size: int) -> str:
+    """Say a size limit in plain words: "10 MB", "500 KB"."""
+    if size >= 1024 * 1024 and size % (1024 * 1024) == 0:
+        return f"{size // (1024 * 1024)} MB"
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    return f"{max(1, round(size / 1024))} KB"
 
 
 def sniff_type(data: bytes) -> str | None:
@@ -58,7 +72,7 @@ def clean_upload(data: bytes, *, max_bytes: int) -> CleanFile:
     if not data:
         raise ValidationFailed("That file is empty.", field="file")
     if len(data) > max_bytes:
-        raise FileTooLarge(f"That file is too large: the limit is {max_bytes // (1024 * 1024)} MB.",
+        raise FileTooLarge(f"That file is too large: the limit is {size_words(max_bytes)}.",
                            field="file")
     content_type = sniff_type(data)
     if content_type is None:

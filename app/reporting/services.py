@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session, undefer
 from app.audit import services as audit
 from app.auth.models import CaseRole, StaffUser
 from app.cases.identifier_models import CaseIdentifier, IdentifierKind
-from app.cases.deadlines import response_due
+from app.cases.deadlines import mark_staff_action, start_deadline
 from app.cases.models import Case, CaseEvent, EventKind
 from app.cases.references import new_reference
 from app.cases.vocabulary import IncidentKind, Platform, ReporterRole, Risk, to_mask
@@ -69,6 +70,9 @@ class SubmittedReport:
 
 
 def get_school(session: Session, slug: str) -> School:
+    # A slug is short lower-case text; anything else (a NUL, 10 KB) cannot name a school.
+    if len(slug) > 64 or "\x00" in slug:
+        raise NotFound("We could not find that school. Check the address you were given.")
     school = session.execute(select(School).where(School.slug == slug)).scalar_one_or_none()
     if school is None:
         raise NotFound("We could not find that school. Check the address you were given.")
@@ -165,12 +169,12 @@ def submit_report(session: Session, school: School, data: ReportInput,
         reference=_unique_reference(session, school),
         created_dt=now,
         last_activity_dt=now,
-        response_due_dt=response_due(school, risk, now),
         kinds_mask=to_mask(clean["kinds"]),
         platforms_mask=to_mask(clean["platforms"]),
         year_group=clean["year_group"],
     )
     case.set_risk(risk)
+    start_deadline(case, school, now)
     session.add(case)
     session.flush()
     case_key = new_case_key()
@@ -340,13 +344,18 @@ def reporter_view(session: Session, report: Report) -> ReporterView:
                         evidence_count, bool(has_email))
 
 
+_LETTER_RUNS = re.compile(r"[^\W\d_]+")
+
+
 def contains_case_key(text: str, case_key_digest: str) -> bool:
     """True if ``text`` holds the case key whose digest is given, however it is typed.
 
     Every run of as many words as a key has is hashed like a key and compared,
-    so the check needs only the stored digest, never the key itself.
+    so the check needs only the stored digest, never the key itself. Key words
+    are letters only, so any other character (quotes, brackets, "!", ":")
+    separates words: a key written inside punctuation is still caught.
     """
-    words = normalise_case_key(text).split()
+    words = _LETTER_RUNS.findall(text.lower())
     ring = keyring()
     return any(
         hmac.compare_digest(ring.case_key_digest(" ".join(words[i:i + CASE_KEY_WORDS])),
@@ -441,9 +450,7 @@ def reply_to_reporter(session: Session, staff: StaffUser, case: Case, text: str,
                       kind=EventKind.MESSAGE_TO_REPORTER, created_dt=now, body=body,
                       actor_id=staff.id)
     session.add(event)
-    if case.first_response_dt is None:
-        case.first_response_dt = now
-    case.last_activity_dt = now
+    mark_staff_action(case, now)
     session.flush()
     audit.record(session, "case.reply_sent", school_id=case.school_id, actor_id=staff.id,
                  case_id=case.id, target=f"case_event:{event.id}", at=now)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import time
 
-from flask import abort, current_app, make_response, redirect, render_template, request, session, url_for
+from flask import (abort, current_app, g, make_response, redirect, render_template, request,
+                   session, url_for)
 
 from app.cases.vocabulary import IncidentKind, Platform
 from app.errors import DomainError
-from app.extensions import db, limiter
+from app.extensions import db, limiter, login_manager
 from app.reporting import bp
 from app.reporting import services as reporting
+from app.reporting.evidence import size_words
 from app.reporting.forms import EndForm, EvidenceForm, KeyForm, MessageForm, ReplyEmailForm, ReportForm
 from app.reporting.models import Report
 from app.reporting.ratelimit import anonymous_client_key, key_attempt_failed
+from app.sessions import is_student_request
 
 REPORTER_IDLE_SECONDS = 20 * 60
 
@@ -22,6 +25,20 @@ def _no_store(response):
     response = make_response(response)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.before_app_request
+def _no_staff_login_on_student_pages() -> None:
+    """Make the user of a student page anonymous without asking Flask-Login.
+
+    Flask-Login's "strong" session protection fingerprints the client (a hash of its
+    address and user agent) and, finding none in the student cookie, writes into it and
+    sends a second cookie deleting ``remember_token``: student pages must set only their
+    own cookie and derive nothing from the device. An app-wide hook registered with the
+    blueprint runs before the staff session hook, the first thing to read ``current_user``.
+    """
+    if is_student_request():
+        g._login_user = login_manager.anonymous_user()
 
 
 @bp.after_request
@@ -72,7 +89,9 @@ def report(slug: str):
             db.session.rollback()
             error = exc.message
             if exc.field and hasattr(form, exc.field):
-                getattr(form, exc.field).errors = [*getattr(form, exc.field).errors, exc.message]
+                # The form passed its own checks, so the service's message is the only one
+                # (a list of handles would otherwise still hold an empty dict per row).
+                getattr(form, exc.field).errors = [exc.message]
                 error = None
         else:
             db.session.commit()
@@ -110,7 +129,7 @@ def _render_case(school, report, *, status: int = 200, **forms):  # noqa: ANN001
         "error": forms.get("error"),
     }
     return render_template("reporting/case.html", school=school, view=view,
-                           max_mb=current_app.config["EVIDENCE_MAX_BYTES"] // (1024 * 1024),
+                           max_size=size_words(current_app.config["EVIDENCE_MAX_BYTES"]),
                            max_files=current_app.config["EVIDENCE_MAX_FILES"], **context), status
 
 

@@ -16,6 +16,20 @@ def _default_weekend() -> list[int]:
     return [5, 6]
 
 
+DEFAULT_OUTCOME_LABELS = ["How I am doing myself", "How things are at home",
+                          "How things are at school", "How things are overall"]
+DEFAULT_SESSION_LABELS = ["I felt listened to", "We talked about what I wanted to",
+                          "The way we worked suited me", "Overall, today was right for me"]
+
+
+def _default_outcome_labels() -> list[str]:
+    return list(DEFAULT_OUTCOME_LABELS)
+
+
+def _default_session_labels() -> list[str]:
+    return list(DEFAULT_SESSION_LABELS)
+
+
 class School(Base):
     __tablename__ = "school"
 
@@ -42,6 +56,14 @@ class School(Base):
     stale_after_days: Mapped[int] = mapped_column(default=10)
     #: Case content is purged this many years after closing.
     retention_years: Mapped[int] = mapped_column(default=6)
+    #: Labels of the start-of-session outcome items (our own words by default;
+    #: a school holding a licence may set the official wording).
+    outcome_labels: Mapped[list[Any]] = mapped_column(JSON, default=_default_outcome_labels)
+    session_labels: Mapped[list[Any]] = mapped_column(JSON, default=_default_session_labels)
+    #: An outcome total under this (of 40) marks a student still struggling.
+    outcome_cutoff: Mapped[int] = mapped_column(default=32)
+    #: A session total under this (of 40) marks a working relationship worth discussing.
+    session_cutoff: Mapped[int] = mapped_column(default=36)
     created_dt: Mapped[datetime] = mapped_column(default=utcnow)
 
     @property

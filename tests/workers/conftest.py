@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -55,7 +55,6 @@ class WorkerEnv:
 
     env: dict[str, str]
     tmp: Path
-    processes: list[subprocess.Popen] = field(default_factory=list)
 
     @property
     def queue(self) -> str:

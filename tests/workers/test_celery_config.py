@@ -72,7 +72,7 @@ def test_development_uses_the_filesystem_broker_under_instance(tmp_path):
     folder = str(tmp_path / "broker")
     assert conf["broker_url"].startswith("filesystem://")
     assert conf["broker_transport_options"] == {
-        "data_folder_in": folder, "data_folder_out": folder,
+        "data_folder_in": folder, "data_folder_out": folder, "control_folder": folder + "/control",
         "store_processed": False, "polling_interval": 0.1,
     }
     assert (tmp_path / "broker").is_dir()

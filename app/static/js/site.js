@@ -18,6 +18,19 @@
   // Move focus to the error summary so screen readers announce it.
   var summary = document.querySelector("[data-autofocus]");
   if (summary) { summary.focus(); }
+  // An error link focuses its field and shows the field's label or question with it:
+  // the plain jump to #id would put the label above the screen, or under the header.
+  document.querySelectorAll(".error-summary a[href^='#']").forEach(function (link) {
+    link.addEventListener("click", function (event) {
+      var target = document.getElementById(link.getAttribute("href").slice(1));
+      if (!target) { return; }
+      var control = target.matches("fieldset") ? target.querySelector("input, select, textarea") : target;
+      var field = target.closest(".field, fieldset") || target;
+      event.preventDefault();
+      field.scrollIntoView({ block: "start" });
+      if (control) { control.focus({ preventScroll: true }); }
+    });
+  });
   // Copy buttons.
   document.querySelectorAll("[data-copy-target]").forEach(function (button) {
     button.hidden = false;

@@ -1,0 +1,247 @@
+"""Delivering the outbox to a real SMTP server on loopback: once, with retries, never PII."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from email import policy
+from email.parser import BytesParser
+
+import pytest
+from sqlalchemy import select, update
+
+from app.db import utcnow
+from app.notifications import delivery
+from app.notifications.delivery import (
+    DeliverySettings,
+    Outcome,
+    backoff,
+    claim_due,
+    deliver_due,
+    deliver_one,
+)
+from app.notifications.mail import list_kept_mail, message_id_for, read_kept_mail
+from app.notifications.models import Notification, NotificationStatus
+from app.notifications.outbox import queue_notification
+from app.reporting.services import set_reply_email, submit_report
+from tests.factories import report_input
+from tests.notifications.smtp_sink import free_port
+
+DETAILS = "Jordan Mackintosh keeps posting my photo in the year 9 group chat"
+
+
+def _queue(session, staffed, key: str, *, kind="critical_alert", case=None,  # noqa: ANN001
+           **extra):
+    note = queue_notification(
+        session, key=key, kind=kind, school_id=staffed.school.id,
+        recipient_staff_id=extra.pop("recipient_staff_id", staffed.leads[0].id),
+        case_id=case.id if case else None,
+        data=extra.pop("data", {"reference": case.reference} if case else {}), **extra)
+    session.flush()
+    return note
+
+
+@pytest.fixture
+def case(session, staffed):
+    return submit_report(session, staffed.school, report_input(details=DETAILS)).case
+
+
+def test_due_notifications_are_sent_once_as_text_and_html_with_a_key_derived_message_id(
+        app, session, staffed, case, sink, mail_config):
+    note = _queue(session, staffed, f"test:{case.id}:a", case=case)
+    later = _queue(session, staffed, f"test:{case.id}:later", case=case,
+                   send_at=utcnow() + timedelta(hours=1))
+    # The report's own critical alerts are due too: sent in the same sweep.
+    alerts = list(session.scalars(select(Notification).where(
+        Notification.case_id == case.id, Notification.key.like("critical_alert:%"))))
+
+    with app.app_context():
+        stats = deliver_due(session, mail_config)
+        again = deliver_due(session, mail_config)
+
+    assert stats.sent == 1 + len(alerts) and again.sent == 0
+    mine = [m for m in sink.messages() if m.message_id == message_id_for(note.key)]
+    assert len(mine) == 1
+    assert message_id_for(note.key) == message_id_for(note.key)  # stable: a repeat is recognisable
+    assert len(sink.ids()) == len(set(sink.ids())) == 1 + len(alerts)
+    msg = BytesParser(policy=policy.default).parsebytes(mine[0].raw)
+    assert mine[0].rcpt == (staffed.leads[0].email,)
+    assert msg["From"] == "Safe Report <alerts@school.example>"
+    assert case.reference in msg["Subject"]
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert f"https://safe-report.example/staff/cases/{case.id}" in text
+    assert f'href="https://safe-report.example/staff/cases/{case.id}"' in html
+    for part in (msg["Subject"], text, html):
+        assert "Jordan" not in part and "photo" not in part
+    session.refresh(note)
+    session.refresh(later)
+    assert note.status is NotificationStatus.SENT and note.sent_dt is not None
+    assert note.attempts == 1 and note.last_error is None
+    assert later.status is NotificationStatus.PENDING and later.attempts == 0
+
+
+def test_deliver_one_skips_a_row_already_sent_or_not_yet_due(app, session, staffed, case, sink,
+                                                             mail_config):
+    note = _queue(session, staffed, f"test:{case.id}:once", case=case)
+    future = _queue(session, staffed, f"test:{case.id}:future", case=case,
+                    send_at=utcnow() + timedelta(minutes=30))
+
+    with app.app_context():
+        first = deliver_one(session, note.id, mail_config)
+        second = deliver_one(session, note.id, mail_config)
+        early = deliver_one(session, future.id, mail_config)
+
+    assert (first, second, early) == (Outcome.SENT, Outcome.SKIPPED, Outcome.SKIPPED)
+    assert sink.count({message_id_for(note.key)}) == 1
+    assert sink.count({message_id_for(future.key)}) == 0
+
+
+def test_a_claimed_row_is_not_claimed_again_until_its_lease_runs_out(session, staffed, case):
+    note = _queue(session, staffed, f"test:{case.id}:lease", case=case)
+    now = utcnow()
+    lease = timedelta(minutes=2)
+
+    first = claim_due(session, now=now, lease=lease, limit=1000)
+    second = claim_due(session, now=now + timedelta(seconds=119), lease=lease, limit=1000)
+    after = claim_due(session, now=now + timedelta(seconds=121), lease=lease, limit=1000)
+
+    assert note.id in first and note.id not in second and note.id in after
+    session.refresh(note)
+    assert note.attempts == 2
+
+
+def test_smtp_errors_back_off_exponentially_then_fail_and_record_why(app, session, staffed, case,
+                                                                    mail_config):
+    config = {**mail_config, "MAIL_PORT": free_port()}  # nobody listens: connection refused
+    note = _queue(session, staffed, f"test:{case.id}:down", case=case)
+    session.execute(update(Notification).where(Notification.id != note.id)
+                    .values(status=NotificationStatus.SENT))
+    waits = []
+    with app.app_context():
+        for _ in range(3):
+            before = utcnow()
+            stats = deliver_due(session, config)
+            session.refresh(note)
+            waits.append((note.next_attempt_dt - before).total_seconds())
+            # Make it due again, as time passing would.
+            note.next_attempt_dt = utcnow() - timedelta(seconds=1)
+            session.flush()
+
+    assert stats.counts[Outcome.FAILED] == 1
+    # Base 10 s, doubled each try, half of it jittered: [5, 10], [10, 20].
+    assert 5 <= waits[0] <= 10.5 and 10 <= waits[1] <= 20.5
+    session.refresh(note)
+    assert note.status is NotificationStatus.FAILED and note.attempts == 3
+    assert note.last_error == "ConnectionRefusedError: could not reach the mail server"
+
+
+def test_backoff_doubles_with_jitter_and_is_capped():
+    rng = random.Random(5)
+    base = timedelta(seconds=30)
+
+    waits = [backoff(n, base, rng=rng).total_seconds() for n in range(1, 12)]
+
+    for n, wait in enumerate(waits, start=1):
+        full = min(3600, 30 * 2 ** (n - 1))
+        assert full / 2 <= wait <= full
+    assert len(set(waits)) == len(waits)  # jittered: retries after an outage spread out
+
+
+def test_a_disabled_or_deleted_recipient_fails_at_once_with_a_reason(app, session, staffed, case,
+                                                                    sink, mail_config):
+    staffed.counsellors[0].is_enabled = False
+    to_disabled = _queue(session, staffed, f"test:{case.id}:disabled", case=case,
+                         recipient_staff_id=staffed.counsellors[0].id)
+    report = case.reports[0]
+    reply = queue_notification(session, key=f"test:{case.id}:reply", kind="reply_available",
+                               school_id=staffed.school.id, recipient_report_id=report.id,
+                               case_id=case.id)
+    session.flush()
+
+    with app.app_context():
+        deliver_due(session, mail_config)
+
+    session.refresh(to_disabled)
+    session.refresh(reply)
+    assert (to_disabled.status, to_disabled.last_error) == (NotificationStatus.FAILED,
+                                                            "staff account disabled")
+    assert (reply.status, reply.last_error) == (NotificationStatus.FAILED, "reply address deleted")
+    assert to_disabled.attempts == 1
+    assert sink.count({message_id_for(to_disabled.key), message_id_for(reply.key)}) == 0
+
+
+def test_a_reporter_hears_only_that_a_reply_is_waiting(app, session, staffed, sink, mail_config):
+    submitted = submit_report(session, staffed.school, report_input(
+        details=DETAILS, is_anonymous=False, reporter_name="Priya Okonkwo", year_group=9,
+        contact="form 9B"))
+    set_reply_email(session, submitted.report, "priya.reporter@example.net")
+    note = queue_notification(session, key="test:reply:1", kind="reply_available",
+                              school_id=staffed.school.id,
+                              recipient_report_id=submitted.report.id,
+                              case_id=submitted.case.id)
+    session.flush()
+
+    with app.app_context():
+        assert deliver_one(session, note.id, mail_config) == Outcome.SENT
+
+    [received] = [m for m in sink.messages() if m.message_id == message_id_for(note.key)]
+    assert received.rcpt == ("priya.reporter@example.net",)
+    msg = received.message
+    assert msg["Subject"] == "You have a reply"
+    everything = "\n".join(received.texts())
+    for secret in ("Priya", "Okonkwo", "Jordan", "photo", submitted.case.reference,
+                   staffed.school.name, submitted.case_key):
+        assert secret not in everything
+    assert f"https://safe-report.example/s/{staffed.school.slug}/check" in everything
+
+
+def test_without_a_mail_server_mail_is_kept_as_eml_files(app, session, staffed, case, tmp_path,
+                                                         mail_config):
+    config = {**mail_config, "MAIL_SERVER": None, "MAIL_OUTBOX_DIR": tmp_path}
+    note = _queue(session, staffed, f"test:{case.id}:kept", case=case)
+
+    with app.app_context():
+        deliver_one(session, note.id, config)
+
+    [kept] = list_kept_mail(tmp_path)
+    assert kept.message_id == message_id_for(note.key)
+    assert kept.to == staffed.leads[0].email and case.reference in kept.subject
+    found = read_kept_mail(tmp_path, kept.name)
+    assert found is not None and f"/staff/cases/{case.id}" in found[1]
+    assert read_kept_mail(tmp_path, "../" + kept.name) is None
+    session.refresh(note)
+    assert note.status is NotificationStatus.SENT
+
+
+def test_settings_come_from_the_config():
+    settings = DeliverySettings.from_config({"NOTIFICATION_MAX_ATTEMPTS": 5,
+                                             "NOTIFICATION_LEASE_SECONDS": 7,
+                                             "NOTIFICATION_RETRY_BASE_SECONDS": 2,
+                                             "NOTIFICATION_BATCH_SIZE": 3})
+
+    assert settings == DeliverySettings(5, timedelta(seconds=7), timedelta(seconds=2), 3)
+    assert delivery.DeliverySettings.from_config({}).max_attempts == 8
+
+
+def test_a_row_that_breaks_while_sending_is_retried_later_and_does_not_stop_the_others(
+        app, session, staffed, case, sink, mail_config, monkeypatch):
+    broken = _queue(session, staffed, f"test:{case.id}:broken", case=case, kind="digest")
+    fine = _queue(session, staffed, f"test:{case.id}:fine", case=case)
+    real_compose = delivery.compose
+
+    def compose(session_, row, config, *, now):  # noqa: ANN001, ANN202
+        if row.note.id == broken.id:
+            raise KeyError("new")
+        return real_compose(session_, row, config, now=now)
+
+    monkeypatch.setattr(delivery, "compose", compose)
+    with app.app_context():
+        stats = deliver_due(session, mail_config)
+
+    assert stats.counts[Outcome.RETRY] == 1
+    assert sink.count({message_id_for(fine.key)}) == 1
+    session.refresh(broken)
+    assert broken.status is NotificationStatus.PENDING
+    assert broken.last_error == "KeyError: unexpected error while sending"
+    assert broken.next_attempt_dt > utcnow()

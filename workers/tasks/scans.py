@@ -1,0 +1,57 @@
+"""The periodic scans: escalations, stale cases, morning digests (app/notifications/scans.py)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from celery import shared_task
+
+from app.db import utcnow
+from app.extensions import db
+from app.notifications import scans
+
+log = logging.getLogger(__name__)
+
+ESCALATE_TASK = "workers.tasks.scans.escalate"
+STALE_TASK = "workers.tasks.scans.remind_stale"
+DIGEST_TASK = "workers.tasks.scans.send_digests"
+#: Cases escalated per transaction.
+ESCALATION_BATCH = 20
+BUDGET_SECONDS = 45
+
+
+@shared_task(name=ESCALATE_TASK, ignore_result=True, soft_time_limit=100, time_limit=120)
+def escalate() -> int:
+    """Send every escalation level that has fallen due, a batch per transaction."""
+    total = 0
+    stop_at = time.monotonic() + BUDGET_SECONDS
+    while True:
+        seen = scans.escalate_due(db.session, now=utcnow(), limit=ESCALATION_BATCH)
+        db.session.commit()
+        total += seen
+        if seen < ESCALATION_BATCH or time.monotonic() >= stop_at:
+            break
+    if total:
+        log.info("escalation scan", extra={"cases": total})
+    return total
+
+
+@shared_task(name=STALE_TASK, ignore_result=True, soft_time_limit=100, time_limit=120)
+def remind_stale() -> int:
+    """Remind assignees of cases that have had no activity for too long."""
+    written = scans.remind_stale(db.session, now=utcnow())
+    db.session.commit()
+    if written:
+        log.info("stale-case scan", extra={"reminders": written})
+    return written
+
+
+@shared_task(name=DIGEST_TASK, ignore_result=True, soft_time_limit=100, time_limit=120)
+def send_digests() -> int:
+    """Write the leads' morning digests of every school where it is past 07:00."""
+    written = scans.write_digests(db.session, now=utcnow())
+    db.session.commit()
+    if written:
+        log.info("digest scan", extra={"digests": written})
+    return written
