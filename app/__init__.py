@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from logging import getLogger
 from typing import Any
 
 from flask import Flask
@@ -51,12 +52,18 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     app.config["ENV_NAME"] = settings.ENV_NAME
     if overrides:
         app.config.update({k: v for k, v in overrides.items() if k.isupper()})
-    if not app.config.get("BLIND_INDEX_KEY"):
+    derived_index_key = not app.config.get("BLIND_INDEX_KEY")
+    if derived_index_key:
         app.config["BLIND_INDEX_KEY"] = "derived-from-secret-key:" + app.config["SECRET_KEY"]
 
     from app.logging import configure_logging, init_request_logging
 
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    if derived_index_key and app.config["ENV_NAME"] == "production":
+        # (not ``logging.``: the submodule app.logging shadows that name in this package)
+        getLogger(__name__).warning(
+            "BLIND_INDEX_KEY is not set: case keys and name indexes are keyed from SECRET_KEY, "
+            "so rotating SECRET_KEY would lock every reporter out. Set BLIND_INDEX_KEY.")
     init_request_logging(app)
 
     from app.security import Keyring, install_keyring
@@ -88,6 +95,7 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
     from app.templating import init_templating
 
     register_error_handlers(app)
+    _never_cache_by_default(app)
     init_staff_sessions(app)
     init_templating(app)
     register_cli(app)
@@ -114,6 +122,22 @@ def _init_extensions(app: Flask) -> None:
         frame_options="DENY",
         permissions_policy={"geolocation": "()", "camera": "()", "microphone": "()"},
     )
+
+
+def _never_cache_by_default(app: Flask) -> None:
+    """Keep every answer but static files out of browser and proxy caches.
+
+    Case keys (API), TOTP secrets, temporary passwords and case content must
+    not stay in a shared computer's cache or a proxy; a view that wants
+    caching sets its own Cache-Control.
+    """
+    from flask import request
+
+    @app.after_request
+    def _no_store(response):  # noqa: ANN001, ANN202
+        if request.endpoint != "static" and "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
 
 def _init_api(app: Flask) -> None:

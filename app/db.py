@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, MetaData, TypeDecorator
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Integer, LargeBinary, MetaData, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, registry
 
 NAMING_CONVENTION = {
@@ -78,6 +78,12 @@ class Encrypted(TypeDecorator[Any]):
         if value is None:
             return None
         return keyring().decrypt_value(bytes(value), self.purpose, json=self.json, raw=self.raw)
+
+
+def enum_column(enum_cls: type, length: int = 32) -> Enum:
+    """Store a Python enum by its values as VARCHAR (no native type to migrate)."""
+    return Enum(enum_cls, native_enum=False, length=length,
+                values_callable=lambda e: [m.value for m in e])
 
 
 class Base(DeclarativeBase):

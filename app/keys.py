@@ -38,7 +38,12 @@ def encrypted_columns() -> list[EncryptedColumn]:
 
 
 def rotate(session: Session, *, batch: int = BATCH) -> dict[str, int]:
-    """Re-encrypt values not under the current key; return counts per column. Commits per batch."""
+    """Re-encrypt values not under the current key; return counts per column. Commits per batch.
+
+    Safe while the service runs: each row is rewritten only if it still holds the
+    ciphertext that was read, so a value the app changed in between (already under
+    the new key) is never overwritten with the old plaintext.
+    """
     ring = keyring()
     current = ring.current.key_id
     counts: dict[str, int] = {}
@@ -60,9 +65,10 @@ def rotate(session: Session, *, batch: int = BATCH) -> dict[str, int]:
                 if ring.key_id_of(blob) == current:
                     continue
                 plain = ring.decrypt(blob, enc.purpose)
-                session.execute(update(tbl).where(pk_col == pk)
-                                .values({enc.column: ring.encrypt(plain, enc.purpose)}))
-                done += 1
+                result = session.execute(
+                    update(tbl).where(pk_col == pk, val_col == blob)
+                    .values({enc.column: ring.encrypt(plain, enc.purpose)}))
+                done += result.rowcount
             session.commit()
         counts[f"{enc.table}.{enc.column}"] = done
     return counts

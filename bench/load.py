@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--schools", type=int, default=50)
     args = parser.parse_args(argv)
     template = seed.default_name(TEMPLATE_CASES)
-    seed.ensure_seeded(template, schools=args.schools, cases=TEMPLATE_CASES)
+    seed.ensure_seeded(template, schools=args.schools, cases=TEMPLATE_CASES,
+                       log=lambda m: print(m, file=sys.stderr))
     common.create_database(LOAD_DB, template=template)
     url = common.database_url(LOAD_DB)
     run = time.strftime("%H%M%S")

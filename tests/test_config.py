@@ -254,3 +254,14 @@ def test_production_app_sets_a_secure_http_only_same_site_cookie(tmp_path):
     attributes = {part.strip().split("=")[0] for part in staff.split(";")[1:]}
     assert {"Secure", "HttpOnly", "SameSite"} <= attributes
     assert "SameSite=Lax" in staff
+
+
+@pytest.mark.parametrize("index_key, warned", [(None, True), ("a-separate-blind-index-key-0123456789", False)])
+def test_production_warns_when_blind_index_key_is_derived_from_secret_key(tmp_path, index_key,
+                                                                         warned):
+    environ = production_environ(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'p.sqlite'}",
+                                 REDIS_URL="redis://127.0.0.1:6379/0", BLIND_INDEX_KEY=index_key)
+    result = _run([sys.executable, "-c", "from app import create_app; create_app()"], environ)
+
+    assert result.returncode == 0, result.stderr
+    assert ("BLIND_INDEX_KEY is not set" in result.stderr) is warned

@@ -8,6 +8,7 @@ ORM objects.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,11 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
+    # beat keeps its schedule file in the instance folder; make sure the folder exists.
+    try:
+        os.makedirs(app.config["INSTANCE_PATH"], exist_ok=True)
+    except OSError:
+        pass  # read-only deployments point INSTANCE_PATH somewhere writable for beat
     celery = Celery(app.import_name, task_cls=FlaskTask, include=TASK_MODULES)
     celery.conf.update(celery_settings(app.config))
     hide_task_arguments()

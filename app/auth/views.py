@@ -145,6 +145,9 @@ def change_password():
 @bp.route("/logout", methods=["POST"])
 def logout():
     if current_user.is_authenticated:
+        # The cookie is the whole session: clearing it here leaves any copy of it (a
+        # shared computer, a proxy) working. A new nonce makes every copy worthless.
+        current_user.reset_sessions()
         audit.record(db.session, "auth.logout", school_id=current_user.school_id,
                      actor_id=current_user.id)
         db.session.commit()

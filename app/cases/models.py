@@ -6,19 +6,16 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, SmallInteger, String, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, SmallInteger, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from app.cases.vocabulary import CaseStatus, Risk
-from app.db import Base, Encrypted, TenantScoped, utcnow
+from app.db import Base, Encrypted, TenantScoped, enum_column, utcnow
 
 if TYPE_CHECKING:
     from app.auth.models import StaffUser
     from app.reporting.models import Report
 
-
-def _enum(cls):  # type: ignore[no-untyped-def]
-    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e])
 
 
 class Case(TenantScoped, Base):
@@ -50,10 +47,10 @@ class Case(TenantScoped, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     #: What staff call the case, e.g. ``DEM-7K3QMX``; random, unique per school.
     reference: Mapped[str] = mapped_column(String(20))
-    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus), default=CaseStatus.NEW)
+    status: Mapped[CaseStatus] = mapped_column(enum_column(CaseStatus), default=CaseStatus.NEW)
     #: Denormalised from status so the queue index can lead with it.
     is_open: Mapped[bool] = mapped_column(default=True)
-    risk: Mapped[Risk] = mapped_column(_enum(Risk), default=Risk.MEDIUM)
+    risk: Mapped[Risk] = mapped_column(enum_column(Risk), default=Risk.MEDIUM)
     #: 0 = critical ... 3 = low; the queue sorts on it.
     risk_rank: Mapped[int] = mapped_column(SmallInteger, default=2)
     assignee_id: Mapped[int | None] = mapped_column(
@@ -129,7 +126,7 @@ class CaseEvent(TenantScoped, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"))
-    kind: Mapped[EventKind] = mapped_column(_enum(EventKind))
+    kind: Mapped[EventKind] = mapped_column(enum_column(EventKind))
     created_dt: Mapped[datetime] = mapped_column(default=utcnow)
     #: Staff member who acted; ``None`` for the reporter or the system.
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))

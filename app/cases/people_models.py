@@ -5,14 +5,11 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, SmallInteger, String
+from sqlalchemy import ForeignKey, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, Encrypted, TenantScoped, utcnow
+from app.db import Base, Encrypted, TenantScoped, enum_column, utcnow
 
-
-def _enum(cls):  # type: ignore[no-untyped-def]
-    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e])
 
 
 class PersonRole(enum.StrEnum):
@@ -37,8 +34,8 @@ class CasePerson(TenantScoped, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"), index=True)
-    role: Mapped[PersonRole] = mapped_column(_enum(PersonRole))
-    kind: Mapped[PersonKind] = mapped_column(_enum(PersonKind))
+    role: Mapped[PersonRole] = mapped_column(enum_column(PersonRole))
+    kind: Mapped[PersonKind] = mapped_column(enum_column(PersonKind))
     name: Mapped[str | None] = mapped_column(Encrypted("case_person.name"))
     year_group: Mapped[int | None] = mapped_column(SmallInteger)
     platform: Mapped[str | None] = mapped_column(String(32))

@@ -12,14 +12,14 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, tuple_
-from sqlalchemy.orm import Session, joinedload, undefer
+from sqlalchemy import and_, not_, or_, select, tuple_, union
+from sqlalchemy.orm import Session, aliased, joinedload, undefer
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.audit import services as audit
 from app.auth.models import StaffUser
 from app.cases.deadlines import mark_staff_action
-from app.cases.identifier_models import CaseIdentifier
+from app.cases.identifier_models import CaseIdentifier, IdentifierKind
 from app.cases.models import Case, CaseEvent, EventKind
 from app.cases.references import normalise_reference
 from app.cases.vocabulary import CaseStatus, IncidentKind, Platform, Risk, bit_of
@@ -139,13 +139,18 @@ def search_case_ids(school_id: int, text: str):  # noqa: ANN201 - a Select
     """Ids of the school's cases naming ``text`` as a student or handle, via the blind index.
 
     A handle's index is keyed by its platform, so the text is hashed once per
-    platform; nothing is decrypted.
+    platform; nothing is decrypted. A confidential reporter's own name is never
+    a search term: typing a name would otherwise say which case that student
+    reported, without the audited reveal (and to staff not working the case).
     """
     from app.reporting.services import handle_digest, name_digest
 
     digests = {name_digest(text)} | {handle_digest(p.value, text) for p in Platform}
+    reporter_name = and_(CaseIdentifier.kind == IdentifierKind.STUDENT_NAME,
+                         CaseIdentifier.source.startswith("report:"))
     return select(CaseIdentifier.case_id).where(CaseIdentifier.school_id == school_id,
-                                                CaseIdentifier.digest.in_(digests))
+                                                CaseIdentifier.digest.in_(digests),
+                                                not_(reporter_name))
 
 
 def queue_statement(user: StaffUser, filters: QueueFilters, *, after: str | None = None,
@@ -178,8 +183,16 @@ def queue_statement(user: StaffUser, filters: QueueFilters, *, after: str | None
     if filters.search:
         # A search looks at closed cases too (unless a status is chosen): someone
         # looking up a reference or a name wants the history as well.
-        stmt = stmt.where(or_(Case.reference == normalise_reference(filters.search),
-                              Case.id.in_(search_case_ids(user.school_id, filters.search))))
+        # One IN over a UNION, not "reference = x OR id IN (...)": with the OR,
+        # PostgreSQL filtered every case of the school (so a search slowed down as
+        # the school's history grew); the IN is a join from the few matching ids.
+        by_reference = aliased(Case)
+        matching = union(
+            select(by_reference.id).where(by_reference.school_id == user.school_id,
+                                          by_reference.reference
+                                          == normalise_reference(filters.search)),
+            search_case_ids(user.school_id, filters.search))
+        stmt = stmt.where(Case.id.in_(matching))
     if after:
         stmt = stmt.where(
             tuple_(Case.risk_rank, Case.response_due_dt, Case.id) > tuple_(*_decode_cursor(after))
@@ -268,8 +281,13 @@ def merged_into(session: Session, case: Case) -> Case | None:
 
 def reveal_identity(session: Session, user: StaffUser, case_id: int,
                     report_id: int) -> dict[str, Any]:
-    """Show a confidential reporter's identity to staff on the case; audited every time."""
+    """Show a confidential reporter's identity to staff working the case; audited every time.
+
+    DOMAIN.md: only staff working the case may see who reported it, so a
+    counsellor reading a colleague's case is refused (a lead may always).
+    """
     case = get_case(session, user, case_id)
+    require_case_work(user, case)
     report = session.get(Report, report_id)
     if report is None or report.case_id != case.id:
         raise NotFound()

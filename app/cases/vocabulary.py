@@ -5,12 +5,12 @@ from __future__ import annotations
 import enum
 
 
-class _Labelled(enum.StrEnum):
+class LabelledEnum(enum.StrEnum):
     """A string enum whose members carry a plain-words label."""
 
     label: str
 
-    def __new__(cls, value: str, label: str) -> "_Labelled":
+    def __new__(cls, value: str, label: str) -> "LabelledEnum":
         obj = str.__new__(cls, value)
         obj._value_ = value
         obj.label = label
@@ -21,7 +21,7 @@ class _Labelled(enum.StrEnum):
         return [(m.value, m.label) for m in cls]
 
 
-class Risk(_Labelled):
+class Risk(LabelledEnum):
     CRITICAL = "critical", "Critical"
     HIGH = "high", "High"
     MEDIUM = "medium", "Medium"
@@ -33,7 +33,7 @@ class Risk(_Labelled):
         return list(Risk).index(self)
 
 
-class CaseStatus(_Labelled):
+class CaseStatus(LabelledEnum):
     NEW = "new", "New"
     TRIAGED = "triaged", "Triaged"
     IN_PROGRESS = "in_progress", "In progress"
@@ -49,13 +49,13 @@ class CaseStatus(_Labelled):
 OPEN_STATUSES = tuple(s for s in CaseStatus if s.is_open)
 
 
-class ReporterRole(_Labelled):
+class ReporterRole(LabelledEnum):
     TARGET = "target", "It is happening to me"
     BYSTANDER = "bystander", "I am a friend or saw it happen"
     PARENT = "parent", "I am a parent or carer"
 
 
-class Platform(_Labelled):
+class Platform(LabelledEnum):
     INSTAGRAM = "instagram", "Instagram"
     SNAPCHAT = "snapchat", "Snapchat"
     TIKTOK = "tiktok", "TikTok"
@@ -70,7 +70,7 @@ class Platform(_Labelled):
     OTHER = "other", "Somewhere else"
 
 
-class IncidentKind(_Labelled):
+class IncidentKind(LabelledEnum):
     HARASSMENT = "harassment", "Harassment or mean messages"
     THREATS = "threats", "Threats"
     EXCLUSION = "exclusion", "Being left out on purpose"

@@ -613,27 +613,49 @@ class Drill:
         return args
 
 
+@dataclass(frozen=True)
+class CaseList:
+    #: The first :data:`LIST_LIMIT` cases, oldest first.
+    rows: list[CaseRow]
+    #: How many cases the figure counts in all.
+    total: int
+
+    @property
+    def is_cut(self) -> bool:
+        return self.total > len(self.rows)
+
+
+#: A list longer than this shows its first cases and says how many there are in all.
+LIST_LIMIT = 500
+
+
 def cases_behind(session: Session, user: StaffUser, filters: DashboardFilters, drill: Drill,
-                 *, now: datetime | None = None) -> list[CaseRow]:
+                 *, now: datetime | None = None, limit: int = LIST_LIMIT) -> CaseList:
     """The cases counted in one figure of the dashboard, oldest first."""
     require_lead(user)
     now = now or utcnow()
-    stmt = select(*_ROW_COLUMNS).where(*_case_criteria(user, filters))
+    criteria = list(_case_criteria(user, filters))
     if drill.status is not None:
-        stmt = stmt.where(Case.status == drill.status)
+        criteria.append(Case.status == drill.status)
     if drill.show is not None:
-        return _rows(session, stmt.where(*_now_list(user, drill.show, now)))
-    if drill.outcome is not None:
+        criteria += _now_list(user, drill.show, now)
+    elif drill.outcome is not None:
         changes = outcome_changes(session, user, filters)
-        ids = [cid for cid, change in changes.items() if outcome_bucket(change) == drill.outcome]
         # Sessions held in the period, on cases whenever reported: as the figure counts them.
-        return _rows(session, stmt.where(Case.id.in_(ids)))
-    if drill.counsellor_id is not None:
-        ids = select(FollowUpSession.case_id).join(Case, Case.id == FollowUpSession.case_id).where(
-            *_sessions_in_period(user, filters),
-            FollowUpSession.counsellor_id == drill.counsellor_id)
-        return _rows(session, stmt.where(Case.id.in_(ids)))
-    return _rows(session, stmt.where(*_reported_in_period(user, filters)))
+        criteria.append(Case.id.in_(
+            [cid for cid, change in changes.items() if outcome_bucket(change) == drill.outcome]))
+    elif drill.counsellor_id is not None:
+        criteria.append(Case.id.in_(
+            select(FollowUpSession.case_id).join(Case, Case.id == FollowUpSession.case_id)
+            .where(*_sessions_in_period(user, filters),
+                   FollowUpSession.counsellor_id == drill.counsellor_id)))
+    else:
+        criteria += _reported_in_period(user, filters)
+    rows = _rows(session, select(*_ROW_COLUMNS).where(*criteria).limit(limit + 1))
+    if len(rows) <= limit:
+        return CaseList(rows, len(rows))
+    total = session.execute(select(func.count()).select_from(Case).where(*criteria)).scalar_one()
+    return CaseList(rows[:limit], total)
 
 
 def _now_list(user: StaffUser, show: str, now: datetime) -> list[Any]:

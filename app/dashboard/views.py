@@ -79,8 +79,8 @@ def cases():
     """The cases behind a figure: reference, dates and categories only."""
     filters, now = _request_filters()
     drill = dash.Drill.parse(request.args)
-    rows = dash.cases_behind(db.session, current_user, filters, drill, now=now)
-    return render_template("dashboard/cases.html", rows=rows, filters=filters, drill=drill,
+    found = dash.cases_behind(db.session, current_user, filters, drill, now=now)
+    return render_template("dashboard/cases.html", found=found, filters=filters, drill=drill,
                            description=dash.describe(db.session, current_user, filters, drill))
 
 

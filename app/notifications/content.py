@@ -122,8 +122,8 @@ def reporter_content(kind: str, data: dict, *, base_url: str, school_slug: str,
         return EmailContent(
             "Reminder: your meeting",
             [f"This is a reminder that you have a meeting {'on ' + when if when else 'soon'}.",
-             "You asked us to remind you by email. If you can no longer make it, "
-             "let the person you are meeting know."])
+             "You get this because you left this address with your report. If you can no "
+             "longer make it, let the person you are meeting know."])
     return EmailContent(
         "You have a reply",
         ["There is a new reply waiting for you.",

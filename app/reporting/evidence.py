@@ -103,6 +103,9 @@ def _strip_image(data: bytes, fmt: str) -> bytes:
                     upright = upright.convert("RGBA" if "A" in upright.getbands() else "RGB")
                 if fmt == "JPEG" and upright.mode not in ("RGB", "L"):
                     upright = upright.convert("RGB")
+                # Pillow writes some of ``info`` back on save (a JPEG comment, a PNG's ICC
+                # profile): keep only what draws the pixels (a palette's transparency).
+                upright.info = {k: v for k, v in upright.info.items() if k == "transparency"}
                 out = io.BytesIO()
                 options = {"quality": 92} if fmt in ("JPEG", "WEBP") else {"optimize": True}
                 upright.save(out, format=fmt, **options)

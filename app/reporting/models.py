@@ -5,18 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Enum, ForeignKey, SmallInteger, String
+from sqlalchemy import ForeignKey, SmallInteger, String
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from app.cases.vocabulary import ReporterRole
-from app.db import Base, Encrypted, TenantScoped, utcnow
+from app.db import Base, Encrypted, TenantScoped, enum_column, utcnow
 
 if TYPE_CHECKING:
     from app.cases.models import Case
 
-
-def _enum(cls):  # type: ignore[no-untyped-def]
-    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e])
 
 
 class Report(TenantScoped, Base):
@@ -28,7 +25,7 @@ class Report(TenantScoped, Base):
     #: HMAC of the normalised case key; the key itself is never stored.
     case_key_digest: Mapped[str] = mapped_column(String(64), unique=True)
     is_anonymous: Mapped[bool] = mapped_column(default=True)
-    reporter_role: Mapped[ReporterRole] = mapped_column(_enum(ReporterRole))
+    reporter_role: Mapped[ReporterRole] = mapped_column(enum_column(ReporterRole))
     is_danger: Mapped[bool] = mapped_column(default=False)
     is_self_harm: Mapped[bool] = mapped_column(default=False)
     is_ongoing: Mapped[bool] = mapped_column(default=False)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
+import hashlib
+import hmac
 import time
 
 from flask import (abort, current_app, g, make_response, redirect, render_template, request,
@@ -103,15 +107,27 @@ def report(slug: str):
                            kinds=IncidentKind, platforms=Platform), status
 
 
+def _session_tag(report: Report) -> str:
+    """A value only the case key's digest gives, kept in the (signed, readable) cookie.
+
+    The cookie alone must not open a report: anyone holding SECRET_KEY could
+    otherwise sign ``{"report": n}`` for every n. A purge, which replaces the
+    digest, also ends any open session of the report.
+    """
+    return hashlib.sha256(b"reporter-session:" + report.case_key_digest.encode()).hexdigest()[:32]
+
+
 def _current_report(school) -> Report | None:  # noqa: ANN001
     data = session.get("reporter")
-    if not data or data.get("school") != school.id:
+    if not isinstance(data, dict) or data.get("school") != school.id:
         return None
     if time.time() - data.get("seen", 0) > REPORTER_IDLE_SECONDS:
         session.pop("reporter", None)
         return None
-    report = db.session.get(Report, data["report"])
-    if report is None or report.school_id != school.id:
+    report_id = data.get("report")
+    report = db.session.get(Report, report_id) if isinstance(report_id, int) else None
+    if (report is None or report.school_id != school.id
+            or not hmac.compare_digest(str(data.get("tag", "")), _session_tag(report))):
         session.pop("reporter", None)
         return None
     data["seen"] = time.time()
@@ -151,7 +167,8 @@ def check(slug: str):
             error = exc.message
         else:
             session.clear()
-            session["reporter"] = {"school": school.id, "report": report.id, "seen": time.time()}
+            session["reporter"] = {"school": school.id, "report": report.id, "seen": time.time(),
+                                   "tag": _session_tag(report)}
             return redirect(url_for("reporting.check", slug=slug), code=303)
     status = 422 if (error or form.errors) else 200
     response = make_response(render_template("reporting/check.html", school=school, form=form,
@@ -160,19 +177,24 @@ def check(slug: str):
     return response
 
 
-def _require_report(school):  # noqa: ANN001
-    report = _current_report(school)
-    if report is None:
-        return None
-    return report
+def _with_open_report(view):  # noqa: ANN001, ANN202
+    """Give the view the school and the report this browser opened with its key, or send it to the key page."""
+
+    @functools.wraps(view)
+    def wrapper(slug: str):  # noqa: ANN202
+        school = reporting.get_school(db.session, slug)
+        report = _current_report(school)
+        if report is None:
+            return redirect(url_for("reporting.check", slug=slug), code=303)
+        return view(school, report)
+
+    return wrapper
 
 
 @bp.route("/<slug>/check/message", methods=["POST"])
-def send_message(slug: str):
-    school = reporting.get_school(db.session, slug)
-    report = _require_report(school)
-    if report is None:
-        return redirect(url_for("reporting.check", slug=slug), code=303)
+@_with_open_report
+def send_message(school, report):  # noqa: ANN001
+    slug = school.slug
     form = MessageForm()
     if form.validate_on_submit():
         try:
@@ -187,11 +209,9 @@ def send_message(slug: str):
 
 
 @bp.route("/<slug>/check/evidence", methods=["POST"])
-def add_evidence(slug: str):
-    school = reporting.get_school(db.session, slug)
-    report = _require_report(school)
-    if report is None:
-        return redirect(url_for("reporting.check", slug=slug), code=303)
+@_with_open_report
+def add_evidence(school, report):  # noqa: ANN001
+    slug = school.slug
     form = EvidenceForm()
     if form.validate_on_submit():
         upload = form.file.data
@@ -215,11 +235,9 @@ def add_evidence(slug: str):
 
 
 @bp.route("/<slug>/check/email", methods=["POST"])
-def reply_email(slug: str):
-    school = reporting.get_school(db.session, slug)
-    report = _require_report(school)
-    if report is None:
-        return redirect(url_for("reporting.check", slug=slug), code=303)
+@_with_open_report
+def reply_email(school, report):  # noqa: ANN001
+    slug = school.slug
     form = ReplyEmailForm()
     if form.validate_on_submit():
         try:

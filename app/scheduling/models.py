@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, SmallInteger, String
+from sqlalchemy import JSON, ForeignKey, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
-from app.db import Base, Encrypted, TenantScoped, utcnow
+from app.cases.vocabulary import LabelledEnum
+from app.db import Base, Encrypted, TenantScoped, enum_column, utcnow
 
 if TYPE_CHECKING:
     from app.auth.models import StaffUser
     from app.cases.models import Case
 
 
-def _enum(cls):  # type: ignore[no-untyped-def]
-    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e])
 
-
-class _Labelled(enum.StrEnum):
-    label: str
-
-    def __new__(cls, value: str, label: str) -> "_Labelled":
-        obj = str.__new__(cls, value)
-        obj._value_ = value
-        obj.label = label
-        return obj
-
-    @classmethod
-    def choices(cls) -> list[tuple[str, str]]:
-        return [(m.value, m.label) for m in cls]
-
-
-class SessionKind(_Labelled):
+class SessionKind(LabelledEnum):
     TARGET_CHECK_IN = "target_check_in", "Check-in with the target"
     PERPETRATOR_SUPPORT = "perpetrator_support", "Support for the student who bullied"
     RESTORATIVE = "restorative", "Joint restorative meeting"
@@ -42,13 +25,13 @@ class SessionKind(_Labelled):
     GROUP = "group", "Group session"
 
 
-class SessionMode(_Labelled):
+class SessionMode(LabelledEnum):
     IN_PERSON = "in_person", "In person"
     PHONE = "phone", "Phone"
     VIDEO = "video", "Video"
 
 
-class SessionStatus(_Labelled):
+class SessionStatus(LabelledEnum):
     SCHEDULED = "scheduled", "Scheduled"
     COMPLETED = "completed", "Completed"
     MISSED = "missed", "Missed"
@@ -69,11 +52,11 @@ class FollowUpSession(TenantScoped, Base):
     duration_minutes: Mapped[int] = mapped_column(default=60)
     #: start + duration, stored so overlap checks are one indexed comparison.
     end_dt: Mapped[datetime]
-    kind: Mapped[SessionKind] = mapped_column(_enum(SessionKind))
-    mode: Mapped[SessionMode] = mapped_column(_enum(SessionMode))
+    kind: Mapped[SessionKind] = mapped_column(enum_column(SessionKind))
+    mode: Mapped[SessionMode] = mapped_column(enum_column(SessionMode))
     #: Where (a room, or "phone"): shown in the calendar feed, so never a student's name.
     location: Mapped[str | None] = mapped_column(String(120))
-    status: Mapped[SessionStatus] = mapped_column(_enum(SessionStatus),
+    status: Mapped[SessionStatus] = mapped_column(enum_column(SessionStatus),
                                                   default=SessionStatus.SCHEDULED)
     created_dt: Mapped[datetime] = mapped_column(default=utcnow)
     completed_dt: Mapped[datetime | None]

@@ -340,7 +340,7 @@ def listed(response) -> list[str]:
     page = text(response)
     assert response.status_code == 200, page[:300]
     refs = sorted(re.findall(r'<tr data-case="([^"]+)"', page))
-    assert figure_count(page) == len(refs)
+    assert figure_count(page) == len(refs) and "data-cut" not in page
     return refs
 
 

@@ -90,24 +90,24 @@ def test_every_chart_has_a_data_table_with_the_same_figures(dash_page, world):
     assert platforms["Instagram"] == 3 and platforms["YouTube"] == 0
 
 
-@pytest.mark.parametrize("name", CHARTS)
-def test_each_chart_is_an_svg_whose_bars_link_to_their_cases(lead_client, dash_page, name):
-    response = lead_client.get(f"/staff/dashboard/chart/{name}.svg?" + urlencode(PERIOD))
+def test_each_chart_is_an_svg_whose_bars_link_to_their_cases(lead_client, dash_page):
+    for name in CHARTS:
+        response = lead_client.get(f"/staff/dashboard/chart/{name}.svg?" + urlencode(PERIOD))
 
-    assert response.status_code == 200
-    assert response.mimetype == "image/svg+xml"
-    csp = response.headers["Content-Security-Policy"]
-    assert csp.startswith("default-src 'none'")
-    assert "frame-ancestors 'self'" in csp and "script-src" not in csp
-    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
-    svg = text(response)
-    assert "<script" not in svg
-    bars = chart_bars(svg)
-    # the chart's bars are exactly the table's non-zero cells: same value, same link
-    cells = {(href, v) for v, href in table_cells(dash_page, name).values() if v}
-    assert bars == cells and bars
-    for href, _ in bars:
-        assert urlsplit(href).path == "/staff/dashboard/cases"
+        assert response.status_code == 200, name
+        assert response.mimetype == "image/svg+xml", name
+        csp = response.headers["Content-Security-Policy"]
+        assert csp.startswith("default-src 'none'"), name
+        assert "frame-ancestors 'self'" in csp and "script-src" not in csp, name
+        assert response.headers["X-Frame-Options"] == "SAMEORIGIN", name
+        svg = text(response)
+        assert "<script" not in svg, name
+        bars = chart_bars(svg)
+        # the chart's bars are exactly the table's non-zero cells: same value, same link
+        cells = {(href, v) for v, href in table_cells(dash_page, name).values() if v}
+        assert bars == cells and bars, name
+        for href, _ in bars:
+            assert urlsplit(href).path == "/staff/dashboard/cases", name
 
 
 def test_following_any_number_lists_that_many_cases(lead_client, dash_page):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from celery import shared_task
 
 from app.cases import retention
 from app.db import utcnow
 from app.extensions import db
+from workers.tasks import run_in_batches
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +22,7 @@ BUDGET_SECONDS = 1500
 @shared_task(name=PURGE_TASK, ignore_result=True, soft_time_limit=1700, time_limit=1800)
 def purge_expired() -> int:
     """Purge the content of cases closed longer than their school's retention period."""
-    total = 0
-    stop_at = time.monotonic() + BUDGET_SECONDS
-    while True:
-        purged = retention.purge_expired(db.session, now=utcnow(), limit=PURGE_BATCH)
-        db.session.commit()
-        total += purged
-        if purged < PURGE_BATCH or time.monotonic() >= stop_at:
-            break
+    total = run_in_batches(lambda n: retention.purge_expired(db.session, now=utcnow(), limit=n),
+                           batch=PURGE_BATCH, budget_seconds=BUDGET_SECONDS)
     log.info("retention job", extra={"purged": total})
     return total

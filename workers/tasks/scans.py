@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from celery import shared_task
 
 from app.db import utcnow
 from app.extensions import db
 from app.notifications import scans
+from workers.tasks import run_in_batches
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +24,8 @@ BUDGET_SECONDS = 45
 @shared_task(name=ESCALATE_TASK, ignore_result=True, soft_time_limit=100, time_limit=120)
 def escalate() -> int:
     """Send every escalation level that has fallen due, a batch per transaction."""
-    total = 0
-    stop_at = time.monotonic() + BUDGET_SECONDS
-    while True:
-        seen = scans.escalate_due(db.session, now=utcnow(), limit=ESCALATION_BATCH)
-        db.session.commit()
-        total += seen
-        if seen < ESCALATION_BATCH or time.monotonic() >= stop_at:
-            break
+    total = run_in_batches(lambda n: scans.escalate_due(db.session, now=utcnow(), limit=n),
+                           batch=ESCALATION_BATCH, budget_seconds=BUDGET_SECONDS)
     if total:
         log.info("escalation scan", extra={"cases": total})
     return total

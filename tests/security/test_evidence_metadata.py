@@ -1,0 +1,56 @@
+"""Uploaded pictures keep none of their metadata, whatever the format keeps it in.
+
+Regression: a JPEG's comment (COM segment, where some apps write a user or
+device name) and a PNG's embedded ICC profile survived the re-encoding, because
+Pillow writes them back from the opened image on save.
+"""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, PngImagePlugin
+
+from app.reporting.evidence import clean_upload
+
+
+def _jpeg_with_comment() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 8), (200, 30, 30)).save(out, "JPEG", comment=b"OWNER-MARKER Jo's phone")
+    return out.getvalue()
+
+
+def _png_with_profile_and_text() -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "AUTHOR-MARKER")
+    out = io.BytesIO()
+    Image.new("RGB", (16, 8), (30, 200, 30)).save(out, "PNG", pnginfo=info,
+                                                   icc_profile=b"PROFILE-MARKER" * 8)
+    return out.getvalue()
+
+
+def test_a_jpeg_comment_is_removed(app):
+    data = _jpeg_with_comment()
+    assert b"OWNER-MARKER" in data
+    clean = clean_upload(data, max_bytes=1_000_000)
+    assert clean.is_metadata_stripped and clean.content_type == "image/jpeg"
+    assert b"OWNER-MARKER" not in clean.data
+    with Image.open(io.BytesIO(clean.data)) as img:
+        assert "comment" not in img.info and img.size == (16, 8)
+
+
+def test_a_png_profile_and_text_chunks_are_removed(app):
+    data = _png_with_profile_and_text()
+    assert b"AUTHOR-MARKER" in data and b"iCCP" in data
+    clean = clean_upload(data, max_bytes=1_000_000)
+    assert b"AUTHOR-MARKER" not in clean.data and b"iCCP" not in clean.data
+
+
+def test_a_palette_png_keeps_its_transparency(app):
+    img = Image.new("P", (8, 8), 1)
+    img.putpalette([0, 0, 0, 255, 0, 0] + [0, 0, 0] * 254)
+    out = io.BytesIO()
+    img.save(out, "PNG", transparency=1)
+    clean = clean_upload(out.getvalue(), max_bytes=1_000_000)
+    with Image.open(io.BytesIO(clean.data)) as again:
+        assert again.info.get("transparency") == 1
