@@ -153,7 +153,11 @@ def submission_figures(args, write_url: str) -> dict[str, Any]:  # noqa: ANN001
     env = common.server_env(write_url)
     floor = start_gunicorn({**env, "SAFE_REPORT_ENV": "production"}, app="bench.hello:app",
                            name="floor")
-    web = start_gunicorn(env, name="submit")
+    try:
+        web = start_gunicorn(env, name="submit")
+    except BaseException:
+        floor.stop()
+        raise
     runs: dict[str, list[dict[str, Any]]] = {"floor": [], "form": [], "api": []}
     reports_before = _count(write_url, "SELECT count(*) FROM report")
     try:
@@ -553,6 +557,21 @@ def _ratio(results: dict[str, Any], smallest: str, largest: str) -> None:
             results.setdefault("ratios", {})[f"{label} p95 {largest}/{smallest}"] = round(b / a, 2)
 
 
+def _forget_redis_keys() -> None:
+    """Drop the bench's keys (wake-up tasks nobody consumed, queue bindings) from Redis."""
+    import redis
+
+    store = redis.Redis.from_url(common.REDIS_URL)
+    keys = list(store.scan_iter(f"{common.REDIS_PREFIX}*"))
+    if keys:
+        store.delete(*keys)
+
+
+def _loadavg() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the machine was (other work counts)."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "10000,100000,1000000"))
@@ -582,7 +601,7 @@ def main(argv: list[str] | None = None) -> None:
     started = datetime.now(timezone.utc)
     results: dict[str, Any] = {
         "started": started.isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "loadavg_start": os.getloadavg(),
+        "machine": {"cpus": os.cpu_count(), "loadavg_start": _loadavg(),
                     "python": platform.python_version()},
         "settings": {k: v for k, v in vars(args).items() if k != "only"}, "seeding": {}}
     names = {}
@@ -620,7 +639,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if common.database_exists(WRITE_DB):
             common.drop_database(WRITE_DB)
-    results["machine"]["loadavg_end"] = os.getloadavg()
+        _forget_redis_keys()
+    results["machine"]["loadavg_end"] = _loadavg()
     results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = common.RESULTS_DIR / f"{started:%Y%m%dT%H%M%SZ}.json"

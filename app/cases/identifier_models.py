@@ -24,7 +24,8 @@ class CaseIdentifier(TenantScoped, Base):
     """
 
     __tablename__ = "case_identifier"
-    __table_args__ = (Index("ix_case_identifier_lookup", "school_id", "digest"),)
+    # Covers both the lookup by digest and the repeat-name grouping without the table.
+    __table_args__ = (Index("ix_case_identifier_lookup", "school_id", "digest", "case_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"), index=True)

@@ -32,6 +32,10 @@ class Case(TenantScoped, Base):
             postgresql_where=text("next_escalation_dt IS NOT NULL"),
             sqlite_where=text("next_escalation_dt IS NOT NULL"),
         ),
+        # The dashboard's unread-message total touches only cases with unread messages.
+        Index("ix_case_unread", "school_id",
+              postgresql_where=text("unread_reporter_messages > 0"),
+              sqlite_where=text("unread_reporter_messages > 0")),
         # Dashboards and exports: a school's cases by when they were reported.
         Index("ix_case_school_created", "school_id", "created_dt"),
         # Stale-case scans: open cases by last activity.
@@ -122,7 +126,13 @@ class CaseEvent(TenantScoped, Base):
     """One entry of a case's chronology."""
 
     __tablename__ = "case_event"
-    __table_args__ = (Index("ix_case_event_case_time", "case_id", "created_dt", "id"),)
+    __table_args__ = (
+        Index("ix_case_event_case_time", "case_id", "created_dt", "id"),
+        # "Escalations in the last 7 days" on the dashboard.
+        Index("ix_case_event_escalations", "school_id", "created_dt",
+              postgresql_where=text("kind = 'escalation'"),
+              sqlite_where=text("kind = 'escalation'")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"))

@@ -167,8 +167,9 @@ def _escalate(session: Session, case: Case, school: School, now: datetime) -> No
                  case_id=case.id, target=f"case:{case.id}", at=now,
                  detail={"level": level, "recipients": len(recipients)})
     if not recipients:
-        log.warning("escalation has nobody to tell", extra={"case_id": case.id, "level": level})
-    log.info("case escalated", extra={"case_id": case.id, "level": level})
+        log.warning("escalation has nobody to tell",
+                    extra={"case_id": case.id, "escalation_level": level})
+    log.info("case escalated", extra={"case_id": case.id, "escalation_level": level})
 
 
 # -- stale cases -----------------------------------------------------------------------
