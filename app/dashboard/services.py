@@ -539,23 +539,26 @@ class RepeatName:
 def repeat_names(session: Session, user: StaffUser, *, limit: int = 50) -> list[RepeatName]:
     """Students and handles that appear on two or more cases (matched by blind index)."""
     require_lead(user)
-    live = (CaseIdentifier.school_id == user.school_id, Case.school_id == user.school_id,
-            Case.merged_into_id.is_(None))
     cases = func.count(func.distinct(CaseIdentifier.case_id))
-    repeated = (select(CaseIdentifier.digest).join(Case, Case.id == CaseIdentifier.case_id)
-                .where(*live).group_by(CaseIdentifier.digest).having(cases >= 2)
+    # Grouped from the covering index (school_id, digest, case_id) alone: a whole merge
+    # moves its identifiers to the case it went into, so merged-away cases hold none.
+    repeated = (select(CaseIdentifier.digest)
+                .where(CaseIdentifier.school_id == user.school_id)
+                .group_by(CaseIdentifier.digest).having(cases >= 2)
                 .order_by(cases.desc(), CaseIdentifier.digest).limit(limit))
     # One query for every repeated name's cases, so the page costs the same however many.
     rows = session.execute(
         select(CaseIdentifier.digest, CaseIdentifier.kind, Case.id, Case.reference)
         .join(Case, Case.id == CaseIdentifier.case_id)
-        .where(*live, CaseIdentifier.digest.in_(repeated))
+        .where(CaseIdentifier.school_id == user.school_id, Case.school_id == user.school_id,
+               Case.merged_into_id.is_(None), CaseIdentifier.digest.in_(repeated))
         .distinct().order_by(CaseIdentifier.digest, Case.id)
     ).all()
     grouped: dict[str, tuple[IdentifierKind, dict[int, str]]] = {}
     for digest, kind, case_id, reference in rows:
         grouped.setdefault(digest, (kind, {}))[1][case_id] = reference
-    found = [RepeatName(kind, list(refs), list(refs.values())) for kind, refs in grouped.values()]
+    found = [RepeatName(kind, list(refs), list(refs.values()))
+             for kind, refs in grouped.values() if len(refs) >= 2]
     return sorted(found, key=lambda r: (-len(r.case_ids), r.case_ids))
 
 
