@@ -10,7 +10,7 @@ from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from app.auth import services as auth
-from app.auth.models import CaseRole, StaffUser
+from app.auth.models import CaseRole
 from app.errors import DomainError
 from app.extensions import db
 from app.health.cli import workers_status
@@ -131,5 +131,3 @@ def seed_if_empty(ctx: click.Context) -> None:
         return
     ctx.invoke(seed_demo)
 
-
-__all__ = ["StaffUser", "register_cli"]

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from app.auth import services as auth
 from app.auth.models import CaseRole
 from app.cases.models import CaseEvent, EventKind
-from app.cases.vocabulary import CaseStatus, IncidentKind, Platform, ReporterRole
+from app.cases.vocabulary import CaseStatus, ReporterRole
 from app.db import utcnow
 from app.reporting.services import ReportInput, submit_report
 from app.schools.models import School
@@ -117,5 +117,3 @@ def seed_demo_school(session: Session, *, password: str, reports: int = 36,
     session.flush()
     return school
 
-
-__all__ = ["IncidentKind", "Platform", "seed_demo_school"]

@@ -18,8 +18,6 @@ from app.db import utcnow
 from app.errors import DomainError, ValidationFailed
 from app.security import hash_password, password_needs_rehash, verify_password
 
-__all__ = ["hash_password"]
-
 MIN_PASSWORD_LENGTH = 12
 MAX_LOCK_MINUTES = 60
 TOTP_ISSUER = "Safe Report"

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import time
 
-from flask import (abort, current_app, g, make_response, redirect, render_template, request,
+from flask import (current_app, g, make_response, redirect, render_template, request,
                    session, url_for)
 
 from app.cases.vocabulary import IncidentKind, Platform
@@ -24,11 +24,6 @@ from app.sessions import is_student_request
 
 REPORTER_IDLE_SECONDS = 20 * 60
 
-
-def _no_store(response):
-    response = make_response(response)
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @bp.before_app_request
@@ -259,5 +254,3 @@ def end(slug: str):
         session.clear()
     return redirect(url_for("reporting.check", slug=slug), code=303)
 
-
-__all__ = ["abort"]
