@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 import time
+import traceback
 import uuid
 
 from flask import Flask, g, has_request_context, request
@@ -23,6 +24,26 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+class HideExceptionMessages(logging.Filter):
+    """Keep an exception's type and frames in the log, never its message.
+
+    Messages carry data: ``invalid literal for int(): '<what a student typed>'``,
+    a driver's error quoting a value. Tracebacks of code frames do not. Celery's
+    "Task ... raised unexpected: ValueError('...')" line is scrubbed the same way.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is not None:
+            exc_type, exc, tb = record.exc_info
+            frames = "".join(traceback.format_tb(tb))
+            record.traceback = f"{frames}{exc_type.__name__}: (message hidden)"
+            record.exc_info = None
+            record.exc_text = None
+        if isinstance(record.args, dict) and "exc" in record.args:
+            record.args = {**record.args, "exc": "(hidden)"}
         return True
 
 
@@ -47,6 +68,7 @@ def configure_logging(level: str, fmt: str) -> None:
     """Set up the root logger once per process."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(HideExceptionMessages())
     if fmt == "json":
         handler.setFormatter(
             JsonFormatter(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
+import json as jsonlib  # the name ``json`` is a keyword argument below
 import os
 import re
 from dataclasses import dataclass
@@ -112,7 +112,7 @@ class Keyring:
         if raw:
             return data
         if json:
-            return globals()["json"].loads(data)
+            return jsonlib.loads(data)
         return data.decode()
 
     # -- keyed hashes ----------------------------------------------------------------
@@ -133,7 +133,7 @@ def _derive(master: bytes, info: bytes) -> bytes:
 
 
 def _json_dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+    return jsonlib.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
 
 
 def _parse_data_keys(spec: str) -> list[DataKey]:

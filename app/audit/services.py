@@ -15,6 +15,7 @@ from app.audit.models import AuditEntry
 from app.db import utcnow
 from app.errors import ValidationFailed
 from app.policy import require_lead
+from app.querystring import date_arg, id_arg
 
 if TYPE_CHECKING:
     from app.auth.models import StaffUser
@@ -131,35 +132,7 @@ def verify_chain(session: Session, school_id: int | None) -> ChainCheck:
 
 # -- reading the log -----------------------------------------------------------------------
 PAGE_SIZE = 100
-#: Ids are database integers; more digits than this is not an id.
-_MAX_ID_DIGITS = 9
-_EARLIEST = date(2000, 1, 1)
-_LATEST = date(2100, 12, 31)
 _REFERENCE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
-
-
-def _id_arg(args, name: str, message: str) -> int | None:  # noqa: ANN001
-    raw = (args.get(name) or "").strip()
-    if not raw:
-        return None
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= _MAX_ID_DIGITS):
-        raise ValidationFailed(message, field=name)
-    return int(raw)
-
-
-def _date_arg(args, name: str) -> date | None:  # noqa: ANN001
-    raw = (args.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        value = date.fromisoformat(raw)
-    except ValueError:
-        raise ValidationFailed(f"Enter the {name} date as YYYY-MM-DD, for example 2025-09-01.",
-                               field=name) from None
-    if not _EARLIEST <= value <= _LATEST:
-        raise ValidationFailed(f"Enter a {name} date between {_EARLIEST.year} and {_LATEST.year}.",
-                               field=name)
-    return value
 
 
 @dataclass(frozen=True)
@@ -177,12 +150,12 @@ class AuditFilters:
     @classmethod
     def parse(cls, args) -> "AuditFilters":  # noqa: ANN001 - a MultiDict
         """Read the filters from a query string; a value that makes no sense is a clear 422."""
-        actor = _id_arg(args, "who", "Choose who from the list.")
+        actor = id_arg(args, "who", "Choose who from the list.")
         action = (args.get("what") or "").strip()
         if action and (len(action) > 64 or not action.isascii()
                        or not all(c.isalnum() or c in "._" for c in action)):
             raise ValidationFailed("Choose what from the list.", field="what")
-        start, end = _date_arg(args, "from"), _date_arg(args, "to")
+        start, end = date_arg(args, "from"), date_arg(args, "to")
         if start and end and start > end:
             raise ValidationFailed("The start of the period must be on or before its end.",
                                    field="from")
@@ -190,7 +163,7 @@ class AuditFilters:
         if reference and (len(reference) > 20 or not set(reference) <= _REFERENCE_CHARS):
             raise ValidationFailed("That is not a case reference: copy it from the case page, "
                                    "for example DEM-7K3QMX.", field="case")
-        before = _id_arg(args, "before", "That page of the log does not exist.")
+        before = id_arg(args, "before", "That page of the log does not exist.")
         return cls(actor, action or None, reference, start, end, before)
 
     def query_args(self) -> dict[str, str]:

@@ -28,12 +28,11 @@ from app.cases.vocabulary import CaseStatus, IncidentKind, Platform, Risk, bit_o
 from app.db import utcnow
 from app.errors import ValidationFailed
 from app.policy import require_lead
+from app.querystring import EARLIEST, date_arg
 from app.scheduling.models import FollowUpSession, SessionStatus
 
 MAX_PERIOD_DAYS = 3 * 366
 #: Dates outside this range are typing mistakes (and would overflow date arithmetic).
-EARLIEST = date(2000, 1, 1)
-LATEST = date(2100, 12, 31)
 #: ``year_group`` filter value for cases whose year group was not given.
 YEAR_NOT_GIVEN = 0
 YEAR_GROUPS = range(1, 15)
@@ -94,21 +93,6 @@ def now_figures(session: Session, user: StaffUser, *, now: datetime | None = Non
 
 
 # -- filters ---------------------------------------------------------------------------
-def _date_arg(args, name: str, default: date | None) -> date | None:  # noqa: ANN001
-    raw = (args.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = date.fromisoformat(raw)
-    except ValueError:
-        raise ValidationFailed(f"Enter the {name} date as YYYY-MM-DD, for example 2025-09-01.",
-                               field=name) from None
-    if not EARLIEST <= value <= LATEST:
-        raise ValidationFailed(f"Enter a {name} date between {EARLIEST.year} and {LATEST.year}.",
-                               field=name)
-    return value
-
-
 def _enum_arg(args, name: str, enum_cls, label: str):  # noqa: ANN001, ANN202
     raw = (args.get(name) or "").strip()
     if not raw:
@@ -134,8 +118,8 @@ class DashboardFilters:
     @classmethod
     def parse(cls, args, *, today: date) -> "DashboardFilters":  # noqa: ANN001 - a MultiDict
         """Read the filters from a query string; a value that makes no sense is a clear 422."""
-        end = _date_arg(args, "to", today)
-        start = _date_arg(args, "from", max(EARLIEST, end - timedelta(days=365)))
+        end = date_arg(args, "to", today)
+        start = date_arg(args, "from", max(EARLIEST, end - timedelta(days=365)))
         assert start is not None and end is not None
         if start > end:
             raise ValidationFailed("The start of the period must be on or before its end.",

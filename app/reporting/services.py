@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, undefer
 
 from app.audit import services as audit
@@ -259,7 +258,8 @@ def _unique_reference(session: Session, school: School) -> str:
         ).first()
         if taken is None:
             return reference
-    raise IntegrityError("could not find a free case reference", None, Exception())
+    # 20 misses in a space of 2**30 per school means something else is wrong.
+    raise RuntimeError("could not find a free case reference")
 
 
 # -- the case-key channel -------------------------------------------------------------
