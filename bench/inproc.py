@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 
 from bench import common, seed
+from workers.tasks.scans import ESCALATION_BATCH
 
 #: Every timing loop stops after this long, whatever its count.
 LOOP_BUDGET_SECONDS = 60
@@ -238,8 +239,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--escalation-due", default="1000", help="comma-separated counts")
     parser.add_argument("--stale-due", default="1000")
     parser.add_argument("--runs", type=int, default=3, help="runs of each scan")
-    parser.add_argument("--batch", type=int, default=20,
-                        help="cases per escalation batch (the task's ESCALATION_BATCH)")
+    parser.add_argument("--batch", type=int, default=ESCALATION_BATCH,
+                        help="cases per escalation batch (default: the task's ESCALATION_BATCH)")
     parser.add_argument("--only", choices=("queue", "dashboard", "scans"), action="append")
     args = parser.parse_args(argv)
     app = _app(common.database_url(args.name))

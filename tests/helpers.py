@@ -1,8 +1,10 @@
-"""Small helpers for HTTP tests."""
+"""Small helpers for tests: HTTP forms, sign-in, counting SQL statements."""
 
 from __future__ import annotations
 
 import re
+
+from sqlalchemy import event
 
 from tests.factories import PASSWORD
 
@@ -25,3 +27,21 @@ def sign_in(client, user, password: str = PASSWORD):  # noqa: ANN001
 def post_form(client, url: str, data: dict, *, form_url: str | None = None):  # noqa: ANN001
     token = csrf_token(client, form_url or url)
     return client.post(url, data={"csrf_token": token, **data})
+
+
+class StatementCounter:
+    """Counts SQL statements sent through the engine while active."""
+
+    def __init__(self, engine) -> None:  # noqa: ANN001
+        self.engine = engine
+        self.statements: list[str] = []
+
+    def _count(self, conn, cursor, statement, *args) -> None:  # noqa: ANN001, ANN002
+        self.statements.append(statement)
+
+    def __enter__(self) -> "StatementCounter":
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        event.remove(self.engine, "before_cursor_execute", self._count)

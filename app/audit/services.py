@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEntry
@@ -49,14 +49,14 @@ def compute_hash(entry: AuditEntry) -> str:
     return hashlib.sha256(_canonical(entry)).hexdigest()
 
 
+_LOCK = text("SELECT pg_advisory_xact_lock(:ns, :key)")
+
+
 def _lock_chain(session: Session, school_id: int | None) -> None:
     """Serialise appends to one school's chain until the transaction ends."""
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:ns, :key)"),
-            {"ns": 0x5AFE, "key": school_id or 0},
-        )
+        session.execute(_LOCK, {"ns": 0x5AFE, "key": school_id or 0})
     # SQLite serialises writers itself.
 
 
@@ -73,15 +73,37 @@ def record(
     at: datetime | None = None,
 ) -> AuditEntry:
     """Append an entry to the school's chain; the caller commits."""
+    entry = stage(session, action, school_id=school_id, actor_kind=actor_kind, actor_id=actor_id,
+                  case_id=case_id, target=target, detail=detail, at=at)
+    session.flush()
+    return entry
+
+
+def stage(
+    session: Session,
+    action: str,
+    *,
+    school_id: int | None,
+    actor_kind: str = "staff",
+    actor_id: int | None = None,
+    case_id: int | None = None,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEntry:
+    """Like :func:`record`, but leave the INSERT to the session's next flush.
+
+    For a caller that adds more rows afterwards, so that one flush writes them
+    all (the report submission). The chain stays whole: the school's chain is
+    locked until the transaction ends, and the next append in this transaction
+    reads the head with an ORM query, which flushes this entry first. Pending
+    entries of the session are flushed here before the head is read, whatever
+    the session's autoflush setting. The entry has no ``id`` until the flush.
+    """
     _lock_chain(session, school_id)
-    prev = session.execute(
-        select(AuditEntry.entry_hash)
-        .where(
-            AuditEntry.school_id.is_(None) if school_id is None else AuditEntry.school_id == school_id
-        )
-        .order_by(AuditEntry.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    if any(isinstance(obj, AuditEntry) for obj in session.new):
+        session.flush()
+    prev = _chain_head(session, school_id)
     entry = AuditEntry(
         school_id=school_id,
         created_dt=_utc(at) if at is not None else utcnow(),
@@ -91,12 +113,82 @@ def record(
         case_id=case_id,
         target=target,
         detail=detail or {},
-        prev_hash=prev or GENESIS,
+        prev_hash=prev,
     )
     entry.entry_hash = compute_hash(entry)
     session.add(entry)
-    session.flush()
     return entry
+
+
+# Built once: a statement keeps its cache key, which is costly to work out afresh.
+_HEAD = (select(AuditEntry.entry_hash).where(AuditEntry.school_id == bindparam("school_id"))
+         .order_by(AuditEntry.id.desc()).limit(1))
+_HEAD_NO_SCHOOL = (select(AuditEntry.entry_hash).where(AuditEntry.school_id.is_(None))
+                   .order_by(AuditEntry.id.desc()).limit(1))
+
+
+def _chain_head(session: Session, school_id: int | None) -> str:
+    if school_id is None:
+        return session.execute(_HEAD_NO_SCHOOL).scalar_one_or_none() or GENESIS
+    return session.execute(_HEAD, {"school_id": school_id}).scalar_one_or_none() or GENESIS
+
+
+def _chain_heads(session: Session, school_ids: list[int]) -> dict[int, str]:
+    """The last hash of each school's chain, one index probe per school."""
+    if session.get_bind().dialect.name != "postgresql":
+        return {school_id: _chain_head(session, school_id) for school_id in school_ids}
+    rows = session.execute(text(
+        "SELECT s.id, (SELECT a.entry_hash FROM audit_entry a WHERE a.school_id = s.id"
+        " ORDER BY a.id DESC LIMIT 1) FROM unnest(CAST(:ids AS integer[])) AS s(id)"),
+        {"ids": school_ids})
+    return {school_id: head or GENESIS for school_id, head in rows}
+
+
+def record_many(session: Session, entries: list[dict[str, Any]]) -> int:
+    """Append many entries, of one school or several, in a few statements (the scans).
+
+    Each entry is a dict of :func:`record`'s keyword arguments (``school_id``,
+    ``action``, ``actor_kind``, ``case_id``, ``target``, ``detail``, ``at``).
+    The schools' chains are locked in id order (so two writers cannot deadlock)
+    and their heads read in one statement; the rows go in as one INSERT, each
+    school's in the order given, which is the order of their ids and so of the
+    chain. The caller commits.
+    """
+    if not entries:
+        return 0
+    by_school: dict[int, list[dict[str, Any]]] = {}
+    for item in entries:
+        by_school.setdefault(item["school_id"], []).append(item)
+    school_ids = sorted(by_school)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:ns, k)"
+                             " FROM unnest(CAST(:keys AS integer[])) AS k ORDER BY k"),
+                        {"ns": 0x5AFE, "keys": school_ids})
+    session.flush()  # entries added to the session before these come first in their chains
+    heads = _chain_heads(session, school_ids)
+    rows = []
+    for school_id in school_ids:
+        prev = heads[school_id]
+        for item in by_school[school_id]:
+            entry = AuditEntry(
+                school_id=school_id,
+                created_dt=_utc(item["at"]) if item.get("at") is not None else utcnow(),
+                actor_kind=item.get("actor_kind", "system"),
+                actor_id=item.get("actor_id"),
+                action=item["action"],
+                case_id=item.get("case_id"),
+                target=item.get("target"),
+                detail=item.get("detail") or {},
+                prev_hash=prev,
+            )
+            entry.entry_hash = prev = compute_hash(entry)
+            rows.append({column: getattr(entry, column) for column in _ENTRY_COLUMNS})
+    session.execute(insert(AuditEntry.__table__), rows)
+    return len(rows)
+
+
+_ENTRY_COLUMNS = ("school_id", "created_dt", "actor_kind", "actor_id", "action", "case_id",
+                  "target", "detail", "prev_hash", "entry_hash")
 
 
 @dataclass(frozen=True)

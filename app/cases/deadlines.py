@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 SCHOOL_DAY_START = time(8, 0)
 
 
-def is_school_day(school: School, day: date, holidays: set[date] | None = None) -> bool:
+def is_school_day(school: School, day: date, holidays: frozenset[date] | None = None) -> bool:
     holidays = school.holiday_dates() if holidays is None else holidays
     return day.weekday() not in set(school.weekend_days or []) and day not in holidays
 

@@ -162,6 +162,12 @@ class DashboardFilters:
         return DashboardFilters(**values)
 
     @property
+    def narrows_cases(self) -> bool:
+        """Whether any filter besides the period picks cases."""
+        return any(value is not None
+                   for value in (self.kind, self.platform, self.year_group, self.risk))
+
+    @property
     def year_group_label(self) -> str | None:
         if self.year_group is None:
             return None
@@ -347,16 +353,26 @@ def trends(session: Session, user: StaffUser, filters: DashboardFilters,
         keys = list(inner.c)
         return session.execute(select(*keys, func.count()).group_by(*keys)).all()
 
+    # Every weekly series in one pass: per week, the total and a count per kind and
+    # per platform (a case counts once under each of its kinds and platforms).
+    def having(mask_column, member):  # noqa: ANN001, ANN202
+        return func.sum(case((mask_column.op("&")(bit_of(member)) != 0, 1), else_=0))
+
+    inner = select(week.label("week"), Case.kinds_mask, Case.platforms_mask).where(
+        *in_period).subquery()
     by_week_total = [0] * len(weeks)
     by_week_kind = {k: [0] * len(weeks) for k in IncidentKind}
     by_week_platform = {p: [0] * len(weeks) for p in Platform}
-    for i, mask, n in grouped(week.label("week"), Case.kinds_mask):
-        by_week_total[i] += n
-        for k in _members(IncidentKind, mask):
-            by_week_kind[k][i] += n
-    for i, mask, n in grouped(week.label("week"), Case.platforms_mask):
-        for p in _members(Platform, mask):
-            by_week_platform[p][i] += n
+    for i, n, *counts in session.execute(
+            select(inner.c.week, func.count(),
+                   *[having(inner.c.kinds_mask, k) for k in IncidentKind],
+                   *[having(inner.c.platforms_mask, p) for p in Platform])
+            .group_by(inner.c.week)):
+        by_week_total[i] = n
+        for k, count in zip(IncidentKind, counts[:len(IncidentKind)]):
+            by_week_kind[k][i] = int(count or 0)
+        for p, count in zip(Platform, counts[len(IncidentKind):]):
+            by_week_platform[p][i] = int(count or 0)
     by_year = dict(grouped(Case.year_group))
 
     responded = Case.first_response_dt.is_not(None)
@@ -430,17 +446,6 @@ def _median_times(session: Session, user: StaffUser,
     return out
 
 
-_MASKS: dict[tuple[type, int], list] = {}
-
-
-def _members(enum_cls: type, mask: int) -> list:
-    """:func:`from_mask`, remembered: a school uses few distinct combinations."""
-    key = (enum_cls, mask)
-    if key not in _MASKS:
-        _MASKS[key] = from_mask(enum_cls, mask)
-    return _MASKS[key]
-
-
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
@@ -449,13 +454,27 @@ def _rounded(seconds: float | None, unit: int) -> float | None:
     return None if seconds is None else round(float(seconds) / unit, 1)
 
 
+def _merged_away(school_id: int) -> Select:
+    """Ids of the school's cases merged into another (few; a partial index holds them)."""
+    return select(Case.id).where(Case.school_id == school_id, Case.merged_into_id.is_not(None))
+
+
 def _sessions_in_period(user: StaffUser, filters: DashboardFilters) -> list[Any]:
-    """Completed sessions held in the period on cases matching the filters."""
+    """Completed sessions held in the period on live cases matching the filters.
+
+    Without case filters, only merged-away cases are left out, which needs no
+    look at each session's case.
+    """
     start, end = _period_bounds(user.school.tz, filters)
-    return [FollowUpSession.school_id == user.school_id,
-            FollowUpSession.status == SessionStatus.COMPLETED,
-            FollowUpSession.start_dt >= start, FollowUpSession.start_dt < end,
-            *_case_criteria(user, filters)]
+    criteria = [FollowUpSession.school_id == user.school_id,
+                FollowUpSession.status == SessionStatus.COMPLETED,
+                FollowUpSession.start_dt >= start, FollowUpSession.start_dt < end]
+    if filters.narrows_cases:
+        criteria.append(FollowUpSession.case_id.in_(
+            select(Case.id).where(*_case_criteria(user, filters))))
+    else:
+        criteria.append(FollowUpSession.case_id.not_in(_merged_away(user.school_id)))
+    return criteria
 
 
 def sessions_by_counsellor(session: Session, user: StaffUser,
@@ -466,7 +485,6 @@ def sessions_by_counsellor(session: Session, user: StaffUser,
     rows = session.execute(
         select(StaffUser.id, StaffUser.name, StaffUser.email, count)
         .join(StaffUser, StaffUser.id == FollowUpSession.counsellor_id)
-        .join(Case, Case.id == FollowUpSession.case_id)
         .where(*_sessions_in_period(user, filters))
         .group_by(StaffUser.id, StaffUser.name, StaffUser.email)
         .order_by(count.desc(), StaffUser.name, StaffUser.id)
@@ -481,7 +499,6 @@ def outcome_changes(session: Session, user: StaffUser, filters: DashboardFilters
     require_lead(user)
     rows = session.execute(
         select(FollowUpSession.case_id, FollowUpSession.outcome_total)
-        .join(Case, Case.id == FollowUpSession.case_id)
         .where(*_sessions_in_period(user, filters), FollowUpSession.outcome_total.is_not(None))
         .order_by(FollowUpSession.case_id, FollowUpSession.start_dt, FollowUpSession.id)
     )
@@ -516,34 +533,55 @@ def outcome_distribution(changes: list[int]) -> list[tuple[str, int]]:
 @dataclass(frozen=True)
 class RepeatName:
     kind: IdentifierKind
+    #: The name's blind index: the key of the list of its cases (never the name itself).
+    digest: str
+    #: How many live cases name it.
+    total: int
+    #: The most recent of them (up to ``REPEAT_SHOWN``), newest first.
     case_ids: list[int]
     references: list[str]
 
 
-def repeat_names(session: Session, user: StaffUser, *, limit: int = 50) -> list[RepeatName]:
-    """Students and handles that appear on two or more cases (matched by blind index)."""
+#: Cases shown by each repeat name; the count links to all of them.
+REPEAT_SHOWN = 10
+
+
+def _live_identifiers(school_id: int) -> list[Any]:
+    """A school's identifiers on cases not merged away (a merge moves most, not all)."""
+    return [CaseIdentifier.school_id == school_id,
+            CaseIdentifier.case_id.not_in(_merged_away(school_id))]
+
+
+def repeat_names(session: Session, user: StaffUser, *, limit: int = 50,
+                 shown: int = REPEAT_SHOWN) -> list[RepeatName]:
+    """Students and handles that appear on two or more cases (matched by blind index).
+
+    Two statements whatever the school's size: the names, grouped from the
+    identifier index alone, then the newest ``shown`` cases of each.
+    """
     require_lead(user)
+    live = _live_identifiers(user.school_id)
     cases = func.count(func.distinct(CaseIdentifier.case_id))
-    # Grouped from the covering index (school_id, digest, case_id) alone: a whole merge
-    # moves its identifiers to the case it went into, so merged-away cases hold none.
-    repeated = (select(CaseIdentifier.digest)
-                .where(CaseIdentifier.school_id == user.school_id)
-                .group_by(CaseIdentifier.digest).having(cases >= 2)
-                .order_by(cases.desc(), CaseIdentifier.digest).limit(limit))
-    # One query for every repeated name's cases, so the page costs the same however many.
-    rows = session.execute(
-        select(CaseIdentifier.digest, CaseIdentifier.kind, Case.id, Case.reference)
-        .join(Case, Case.id == CaseIdentifier.case_id)
-        .where(CaseIdentifier.school_id == user.school_id, Case.school_id == user.school_id,
-               Case.merged_into_id.is_(None), CaseIdentifier.digest.in_(repeated))
-        .distinct().order_by(CaseIdentifier.digest, Case.id)
-    ).all()
-    grouped: dict[str, tuple[IdentifierKind, dict[int, str]]] = {}
-    for digest, kind, case_id, reference in rows:
-        grouped.setdefault(digest, (kind, {}))[1][case_id] = reference
-    found = [RepeatName(kind, list(refs), list(refs.values()))
-             for kind, refs in grouped.values() if len(refs) >= 2]
-    return sorted(found, key=lambda r: (-len(r.case_ids), r.case_ids))
+    top = session.execute(
+        select(CaseIdentifier.digest, func.min(CaseIdentifier.kind), cases).where(*live)
+        .group_by(CaseIdentifier.digest).having(cases >= 2)
+        .order_by(cases.desc(), CaseIdentifier.digest).limit(limit)).all()
+    if not top:
+        return []
+    pairs = (select(CaseIdentifier.digest, CaseIdentifier.case_id).distinct()
+             .where(*live, CaseIdentifier.digest.in_([digest for digest, _, _ in top]))
+             .subquery())
+    ranked = select(pairs.c.digest, pairs.c.case_id, func.row_number().over(
+        partition_by=pairs.c.digest, order_by=pairs.c.case_id.desc()).label("n")).subquery()
+    newest: dict[str, dict[int, str]] = defaultdict(dict)
+    for digest, case_id, reference in session.execute(
+            select(ranked.c.digest, Case.id, Case.reference)
+            .join(Case, Case.id == ranked.c.case_id)
+            .where(ranked.c.n <= shown, Case.school_id == user.school_id)
+            .order_by(ranked.c.digest, Case.id.desc())):
+        newest[digest][case_id] = reference
+    return [RepeatName(IdentifierKind(kind), digest, total, list(newest[digest]),
+                       list(newest[digest].values())) for digest, kind, total in top]
 
 
 # -- the cases behind a figure ----------------------------------------------------------
@@ -557,6 +595,9 @@ NOW_LISTS = {
 }
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 @dataclass(frozen=True)
 class Drill:
     """What narrows a list of cases to those behind one figure, besides the filters."""
@@ -568,6 +609,8 @@ class Drill:
     outcome: str | None = None
     #: Cases on which this counsellor held a session in the period.
     counsellor_id: int | None = None
+    #: Cases naming one repeat name (its blind index), whenever reported.
+    repeat: str | None = None
 
     @classmethod
     def parse(cls, args) -> "Drill":  # noqa: ANN001 - a MultiDict
@@ -580,11 +623,14 @@ class Drill:
         counsellor = (args.get("counsellor") or "").strip()
         if counsellor and not (counsellor.isdigit() and len(counsellor) <= 9):
             raise ValidationFailed("Choose a counsellor from the chart.", field="counsellor")
+        repeat = (args.get("repeat") or "").strip().lower() or None
+        if repeat is not None and not (len(repeat) == 32 and set(repeat) <= _HEX):
+            raise ValidationFailed("Choose a repeat name from the dashboard.", field="repeat")
         drill = cls(show=show, status=_enum_arg(args, "status", CaseStatus, "a status"),
-                    outcome=outcome, counsellor_id=int(counsellor) if counsellor else None)
-        if show and (outcome or counsellor):
-            raise ValidationFailed("A list of cases as they are now has no outcome or counsellor.",
-                                   field="show")
+                    outcome=outcome, counsellor_id=int(counsellor) if counsellor else None,
+                    repeat=repeat)
+        if sum(value is not None for value in (show, outcome, drill.counsellor_id, repeat)) > 1:
+            raise ValidationFailed("Choose the cases of one figure at a time.", field="show")
         return drill
 
     def query_args(self) -> dict[str, str]:
@@ -597,6 +643,8 @@ class Drill:
             args["outcome"] = self.outcome
         if self.counsellor_id is not None:
             args["counsellor"] = str(self.counsellor_id)
+        if self.repeat:
+            args["repeat"] = self.repeat
         return args
 
 
@@ -631,9 +679,12 @@ def cases_behind(session: Session, user: StaffUser, filters: DashboardFilters, d
         # Sessions held in the period, on cases whenever reported: as the figure counts them.
         criteria.append(Case.id.in_(
             [cid for cid, change in changes.items() if outcome_bucket(change) == drill.outcome]))
+    elif drill.repeat is not None:
+        criteria.append(Case.id.in_(select(CaseIdentifier.case_id).where(
+            *_live_identifiers(user.school_id), CaseIdentifier.digest == drill.repeat)))
     elif drill.counsellor_id is not None:
         criteria.append(Case.id.in_(
-            select(FollowUpSession.case_id).join(Case, Case.id == FollowUpSession.case_id)
+            select(FollowUpSession.case_id)
             .where(*_sessions_in_period(user, filters),
                    FollowUpSession.counsellor_id == drill.counsellor_id)))
     else:
@@ -668,6 +719,12 @@ def describe(session: Session, user: StaffUser, filters: DashboardFilters, drill
         parts = [NOW_LISTS[drill.show]]
     elif drill.outcome:
         parts = [f"Outcome score {drill.outcome.lower()}, over sessions held {period}"]
+    elif drill.repeat:
+        kind = session.execute(select(CaseIdentifier.kind).where(
+            CaseIdentifier.school_id == user.school_id, CaseIdentifier.digest == drill.repeat
+        ).limit(1)).scalar_one_or_none()
+        parts = ["Cases naming the same " + ("online account" if kind is IdentifierKind.HANDLE
+                                             else "student") + ", whenever reported"]
     elif drill.counsellor_id is not None:
         name = session.execute(select(StaffUser.name).where(
             StaffUser.id == drill.counsellor_id, StaffUser.school_id == user.school_id)

@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -19,7 +21,9 @@ from app.notifications.models import Notification
 
 log = logging.getLogger(__name__)
 _PENDING_KEY = "outbox_new_ids"
+_SWEEP_KEY = "outbox_sweep"
 DELIVER_TASK = "workers.tasks.notifications.deliver"
+DELIVER_DUE_TASK = "workers.tasks.notifications.deliver_due"
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
                   "interval_max": 0.5}
 
@@ -67,6 +71,35 @@ def queue_notification(
     return note
 
 
+def queue_notifications(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Add many notifications at once (the scans), skipping keys already there.
+
+    Each row holds :class:`Notification` columns and must include ``key``. One
+    read finds the keys already written, one multi-row INSERT adds the rest, and
+    the unique key guards against a writer in between (that row is skipped).
+    A single outbox sweep is asked for after commit instead of a wake-up call
+    per row. Returns how many rows were new.
+    """
+    if not rows:
+        return 0
+    keys = [row["key"] for row in rows]
+    done: set[str] = set()
+    for start in range(0, len(keys), 1000):
+        done.update(session.scalars(select(Notification.key)
+                                    .where(Notification.key.in_(keys[start:start + 1000]))))
+    new = [row for row in dict((row["key"], row) for row in rows).values()
+           if row["key"] not in done]
+    if not new:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert_ = {"postgresql": pg_insert, "sqlite": sqlite_insert}.get(dialect)
+    stmt = (insert_(Notification.__table__).on_conflict_do_nothing(index_elements=["key"])
+            if insert_ else Notification.__table__.insert())
+    session.execute(stmt, new)
+    session.info[_SWEEP_KEY] = True
+    return len(new)
+
+
 @event.listens_for(Session, "after_flush")
 def _collect_new(session: Session, flush_context: Any) -> None:
     for obj in session.new:
@@ -77,20 +110,24 @@ def _collect_new(session: Session, flush_context: Any) -> None:
 @event.listens_for(Session, "after_commit")
 def _wake_workers(session: Session) -> None:
     ids = session.info.pop(_PENDING_KEY, None)
-    if not ids:
+    sweep = session.info.pop(_SWEEP_KEY, False)
+    if not ids and not sweep:
         return
     try:
         celery = _celery()
-        for notification_id in sorted(ids):
+        # A broker that is down must not hold up the request for long: the
+        # periodic sweep sends whatever these wake-up calls miss.
+        if sweep:
+            celery.send_task(DELIVER_DUE_TASK, ignore_result=True, retry_policy=_PUBLISH_RETRY)
+        for notification_id in sorted(ids or ()):
             celery.send_task(DELIVER_TASK, args=[notification_id], ignore_result=True,
-                             # A broker that is down must not hold up the request for long:
-                             # the sweep sends whatever this wake-up call misses.
                              retry_policy=_PUBLISH_RETRY)
     except Exception:  # noqa: BLE001 - the sweep delivers what the broker did not take
         log.warning("could not enqueue notifications; the sweep will send them",
-                    extra={"count": len(ids)})
+                    extra={"count": len(ids or ())})
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_new(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
+    session.info.pop(_SWEEP_KEY, None)

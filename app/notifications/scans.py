@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import exists, func, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -26,7 +26,7 @@ from app.cases.deadlines import TOP_LEVEL, is_stale, next_escalation_after, stal
 from app.cases.models import Case, CaseEvent, EventKind
 from app.cases.vocabulary import CaseStatus, Risk
 from app.notifications.models import Notification
-from app.notifications.outbox import queue_notification
+from app.notifications.outbox import queue_notifications
 from app.schools.models import School
 
 log = logging.getLogger(__name__)
@@ -50,59 +50,75 @@ def _try_scan_lock(session: Session, key: int) -> bool:
                                 {"ns": _LOCK_NS, "key": key}).scalar())
 
 
-def _enabled_staff(session: Session, school_id: int, *conditions: Any) -> list[int]:
-    return list(session.scalars(
-        select(StaffUser.id).where(StaffUser.school_id == school_id,
-                                   StaffUser.is_enabled.is_(True), *conditions)
-        .order_by(StaffUser.id)))
+class StaffDirectory:
+    """The enabled staff of some schools, read once per scan batch: who hears about what."""
 
+    def __init__(self, rows: Any) -> None:
+        self._leads: dict[int, list[int]] = {}
+        self._counsellors: dict[int, list[int]] = {}
+        self._admins: dict[int, list[int]] = {}
+        #: Staff who can act on cases, with their school.
+        self._casework: dict[int, int] = {}
+        for staff_id, school_id, case_role, is_admin in rows:
+            if case_role is CaseRole.LEAD:
+                self._leads.setdefault(school_id, []).append(staff_id)
+            elif case_role is CaseRole.COUNSELLOR:
+                self._counsellors.setdefault(school_id, []).append(staff_id)
+            if case_role is not None:
+                self._casework[staff_id] = school_id
+            if is_admin:
+                self._admins.setdefault(school_id, []).append(staff_id)
 
-def leads_of(session: Session, school_id: int) -> list[int]:
-    return _enabled_staff(session, school_id, StaffUser.case_role == CaseRole.LEAD)
+    @classmethod
+    def load(cls, session: Session, school_ids: list[int]) -> "StaffDirectory":
+        return cls(session.execute(
+            select(StaffUser.id, StaffUser.school_id, StaffUser.case_role, StaffUser.is_admin)
+            .where(StaffUser.school_id.in_(school_ids), StaffUser.is_enabled.is_(True))
+            .order_by(StaffUser.id)))
 
+    def leads(self, school_id: int) -> list[int]:
+        return list(self._leads.get(school_id, ()))
 
-def counsellors_of(session: Session, school_id: int) -> list[int]:
-    return _enabled_staff(session, school_id, StaffUser.case_role == CaseRole.COUNSELLOR)
+    def counsellors(self, school_id: int) -> list[int]:
+        return list(self._counsellors.get(school_id, ()))
 
+    def admins(self, school_id: int) -> list[int]:
+        return list(self._admins.get(school_id, ()))
 
-def admins_of(session: Session, school_id: int) -> list[int]:
-    return _enabled_staff(session, school_id, StaffUser.is_admin.is_(True))
+    def assignee(self, case: Case) -> int | None:
+        """The case's assignee if they can still act on it (enabled, with a case role)."""
+        if case.assignee_id is None or self._casework.get(case.assignee_id) != case.school_id:
+            return None
+        return case.assignee_id
 
+    def escalation_recipients(self, case: Case, level: int) -> list[int]:
+        """Who hears about escalation ``level`` of ``case`` (DOMAIN.md, escalation ladder).
 
-def _assignee(session: Session, case: Case) -> int | None:
-    """The case's assignee if they can still act on it."""
-    if case.assignee_id is None:
-        return None
-    staff = session.get(StaffUser, case.assignee_id)
-    if staff is None or not staff.is_enabled or not staff.is_casework_staff:
-        return None
-    return staff.id
+        1: the assignee, or every counsellor when unassigned; 2: the safeguarding
+        leads; 3: every lead and the school's admins (the admin contact). Nobody is
+        ever left out for want of a role: each level falls back to the leads, then
+        the counsellors.
+        """
+        school_id = case.school_id
+        if level == 1:
+            assignee = self.assignee(case)
+            ids = [assignee] if assignee else self.counsellors(school_id)
+        elif level == 2:
+            ids = self.leads(school_id)
+        else:
+            ids = self.leads(school_id) + self.admins(school_id)
+        if not ids:
+            ids = self.leads(school_id) or self.counsellors(school_id)
+        return list(dict.fromkeys(ids))
 
 
 # -- escalation ------------------------------------------------------------------------
-def escalation_recipients(session: Session, case: Case, level: int) -> list[int]:
-    """Who hears about escalation ``level`` of ``case`` (DOMAIN.md, escalation ladder).
-
-    1: the assignee, or every counsellor when unassigned; 2: the safeguarding
-    leads; 3: every lead and the school's admins (the admin contact). Nobody is
-    ever left out for want of a role: each level falls back to the leads, then
-    the counsellors.
-    """
-    if level == 1:
-        assignee = _assignee(session, case)
-        ids = [assignee] if assignee else counsellors_of(session, case.school_id)
-    elif level == 2:
-        ids = leads_of(session, case.school_id)
-    else:
-        ids = leads_of(session, case.school_id) + admins_of(session, case.school_id)
-    if not ids:
-        ids = leads_of(session, case.school_id) or counsellors_of(session, case.school_id)
-    return list(dict.fromkeys(ids))
-
-
-def escalate_due(session: Session, *, now: datetime, limit: int = 20) -> int:
+def escalate_due(session: Session, *, now: datetime, limit: int = 500) -> int:
     """Send the next escalation level of up to ``limit`` cases whose level is due.
 
+    One batch is a handful of statements whatever its size: one claim, one read
+    each of the schools and their staff, then one multi-row write each for the
+    ladder, the outbox, the chronology and (per school) the audit chain.
     Returns how many cases were looked at (``limit`` means: run again, more may be due).
     """
     query = (select(Case).where(Case.next_escalation_dt <= now)
@@ -111,106 +127,122 @@ def escalate_due(session: Session, *, now: datetime, limit: int = 20) -> int:
     if _is_postgres(session):
         query = query.with_for_update(skip_locked=True, of=Case)
     cases = list(session.scalars(query))
-    schools: dict[int, School] = {}
-    # One school after another in a fixed order: the audit log locks each school's chain
-    # until commit, and two workers taking those locks in the same order cannot deadlock.
-    for case in sorted(cases, key=lambda c: (c.school_id, c.id)):
-        school = schools.get(case.school_id) or session.get(School, case.school_id)
-        schools[case.school_id] = school
-        _escalate(session, case, school, now)
+    if not cases:
+        return 0
+    school_ids = sorted({case.school_id for case in cases})
+    schools = {school.id: school
+               for school in session.scalars(select(School).where(School.id.in_(school_ids)))}
+    staff = StaffDirectory.load(session, school_ids)
+    ladder: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
+    for case in cases:
+        level = case.escalation_level + 1
+        if (not case.is_open or case.first_response_dt is not None or case.is_purged
+                or level > TOP_LEVEL):
+            # Nothing to chase any more (an update elsewhere forgot to stop the ladder).
+            ladder.append({"b_id": case.id, "b_level": case.escalation_level, "b_next": None})
+            continue
+        school = schools[case.school_id]
+        ladder.append({"b_id": case.id, "b_level": level,
+                       "b_next": next_escalation_after(case, level, school)})
+        recipients = staff.escalation_recipients(case, level)
+        stamp = int(case.response_due_dt.timestamp())
+        data = {"reference": case.reference, "level": level}
+        notes += [{"key": f"escalation:{case.id}:L{level}:{stamp}:staff:{staff_id}",
+                   "kind": "escalation", "school_id": case.school_id, "case_id": case.id,
+                   "recipient_staff_id": staff_id, "data": data,
+                   "created_dt": now, "next_attempt_dt": now}
+                  for staff_id in recipients]
+        facts = {"level": level, "recipients": len(recipients)}
+        events.append({"school_id": case.school_id, "case_id": case.id,
+                       "kind": EventKind.ESCALATION, "created_dt": now, "data": facts})
+        audits.append({"school_id": case.school_id, "action": "case.escalated",
+                       "actor_kind": "system", "case_id": case.id, "target": f"case:{case.id}",
+                       "at": now, "detail": facts})
+        if not recipients:
+            log.warning("escalation has nobody to tell",
+                        extra={"case_id": case.id, "escalation_level": level})
+    _move_ladders(session, cases, ladder)
+    written = queue_notifications(session, notes)
+    if events:
+        session.execute(insert(CaseEvent.__table__), events)
+    audit.record_many(session, audits)
+    log.info("escalation batch", extra={"cases": len(cases), "escalated": len(events),
+                                        "notifications": written})
     return len(cases)
 
 
-def _set_escalation(session: Session, case: Case, *, level: int,
-                    next_dt: datetime | None) -> bool:
-    """Move the case's ladder on, unless someone changed it since we read it.
+_LADDER_UPDATE = (update(Case.__table__).where(Case.__table__.c.id == bindparam("b_id"))
+                  .values(escalation_level=bindparam("b_level"),
+                          next_escalation_dt=bindparam("b_next")))
+
+
+def _move_ladders(session: Session, cases: list[Case], ladder: list[dict[str, Any]]) -> None:
+    """Write each claimed case's new level and next due time in one statement.
 
     A plain UPDATE, not an ORM flush: the scan must not bump the case's version
-    and so refuse the page a counsellor has open on it.
+    and so refuse the page a counsellor has open on it. The rows are ours until
+    commit (``FOR UPDATE``; on SQLite the only writer), so nobody changed them
+    since they were read.
     """
-    result = session.execute(
-        update(Case)
-        .where(Case.id == case.id, Case.next_escalation_dt == case.next_escalation_dt,
-               Case.escalation_level == case.escalation_level)
-        .values(escalation_level=level, next_escalation_dt=next_dt)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        return False
-    # Keep the object in step without marking it dirty (a flush would bump the version).
-    set_committed_value(case, "escalation_level", level)
-    set_committed_value(case, "next_escalation_dt", next_dt)
-    return True
-
-
-def _escalate(session: Session, case: Case, school: School, now: datetime) -> None:
-    level = case.escalation_level + 1
-    if (not case.is_open or case.first_response_dt is not None or case.is_purged
-            or level > TOP_LEVEL):
-        # Nothing to chase any more (an update elsewhere forgot to stop the ladder).
-        _set_escalation(session, case, level=case.escalation_level, next_dt=None)
-        return
-    if not _set_escalation(session, case, level=level,
-                           next_dt=next_escalation_after(case, level, school)):
-        return
-    recipients = escalation_recipients(session, case, level)
-    stamp = int(case.response_due_dt.timestamp())
-    for staff_id in recipients:
-        note = queue_notification(
-            session, key=f"escalation:{case.id}:L{level}:{stamp}:staff:{staff_id}",
-            kind="escalation", school_id=case.school_id, recipient_staff_id=staff_id,
-            case_id=case.id, data={"reference": case.reference, "level": level})
-        if note is not None:
-            note.created_dt = now
-    session.add(CaseEvent(school_id=case.school_id, case_id=case.id, kind=EventKind.ESCALATION,
-                          created_dt=now, data={"level": level, "recipients": len(recipients)}))
-    audit.record(session, "case.escalated", school_id=case.school_id, actor_kind="system",
-                 case_id=case.id, target=f"case:{case.id}", at=now,
-                 detail={"level": level, "recipients": len(recipients)})
-    if not recipients:
-        log.warning("escalation has nobody to tell",
-                    extra={"case_id": case.id, "escalation_level": level})
-    log.info("case escalated", extra={"case_id": case.id, "escalation_level": level})
+    session.execute(_LADDER_UPDATE, ladder)
+    # Keep the objects in step without marking them dirty (a flush would bump the version).
+    for case, row in zip(cases, ladder, strict=True):
+        set_committed_value(case, "escalation_level", row["b_level"])
+        set_committed_value(case, "next_escalation_dt", row["b_next"])
 
 
 # -- stale cases -----------------------------------------------------------------------
+#: Open cases not yet reminded since their last activity (the partial index's predicate).
+_NOT_REMINDED = (Case.is_open.is_(True)
+                 & (Case.stale_reminded_dt.is_(None)
+                    | (Case.stale_reminded_dt < Case.last_activity_dt)))
+
+
 def remind_stale(session: Session, *, now: datetime, limit: int = 500) -> int:
     """Remind the assignee of each open case idle for the school's ``stale_after_days``.
 
-    Once per idle period: a case already reminded since its last activity is
-    skipped in the query itself. Unassigned (or orphaned) cases go to the leads.
-    Returns the number of notifications written.
+    Once per idle period: a reminded case is stamped (``stale_reminded_dt``) and
+    drops out of the scan's partial index until someone acts on it again, so
+    the scan reads only cases still to remind. Unassigned (or orphaned) cases go
+    to the leads. Returns the number of notifications written.
     """
     if not _try_scan_lock(session, _STALE_LOCK):
         return 0
-    written = 0
-    for school in session.scalars(select(School).order_by(School.id)):
+    schools = [school for school in session.scalars(select(School).order_by(School.id))
+               if school.stale_after_days and school.stale_after_days > 0]
+    if not schools:
+        return 0
+    staff = StaffDirectory.load(session, [school.id for school in schools])
+    notes: list[dict[str, Any]] = []
+    reminded: list[int] = []
+    for school in schools:
         days = school.stale_after_days
-        if not days or days <= 0:
-            continue
         cutoff = stale_cutoff(school, now, days)
-        reminded = exists().where(Notification.case_id == Case.id,
-                                  Notification.kind == "stale_case",
-                                  Notification.created_dt >= Case.last_activity_dt)
         cases = session.scalars(
-            select(Case).where(Case.is_open.is_(True), Case.last_activity_dt <= cutoff,
-                               Case.school_id == school.id, ~reminded)
+            select(Case).where(Case.school_id == school.id, _NOT_REMINDED,
+                               Case.last_activity_dt <= cutoff)
             .order_by(Case.last_activity_dt).limit(limit))
         for case in cases:
             if not is_stale(school, case.last_activity_dt, now, days):
-                continue
-            assignee = _assignee(session, case)
-            recipients = [assignee] if assignee else leads_of(session, case.school_id)
+                continue  # idle, but not for as many school days yet
+            assignee = staff.assignee(case)
             last = case.last_activity_dt
             idle_since = f"{last:%Y-%m-%d}:{int(last.timestamp())}"
-            for staff_id in recipients:
-                note = queue_notification(
-                    session, key=f"stale:{case.id}:{idle_since}:staff:{staff_id}",
-                    kind="stale_case", school_id=case.school_id, recipient_staff_id=staff_id,
-                    case_id=case.id, data={"reference": case.reference, "days": days})
-                if note is not None:
-                    note.created_dt = now
-                    written += 1
-    return written
+            notes += [{"key": f"stale:{case.id}:{idle_since}:staff:{staff_id}",
+                       "kind": "stale_case", "school_id": case.school_id, "case_id": case.id,
+                       "recipient_staff_id": staff_id,
+                       "data": {"reference": case.reference, "days": days},
+                       "created_dt": now, "next_attempt_dt": now}
+                      for staff_id in ([assignee] if assignee else staff.leads(school.id))]
+            reminded.append(case.id)
+    if reminded:
+        # A plain UPDATE: a reminder is not an edit, and must not bump the case's version.
+        session.execute(update(Case.__table__).where(Case.__table__.c.id.in_(reminded))
+                        .values(stale_reminded_dt=now))
+    return queue_notifications(session, notes)
 
 
 # -- the morning digest ----------------------------------------------------------------
@@ -253,13 +285,14 @@ def write_digests(session: Session, *, now: datetime) -> int:
     if not _try_scan_lock(session, _DIGEST_LOCK):
         return 0
     written = 0
-    for school in session.scalars(select(School).order_by(School.id)):
+    schools = list(session.scalars(select(School).order_by(School.id)))
+    staff = StaffDirectory.load(session, [school.id for school in schools])
+    for school in schools:
         local = now.astimezone(school.tz)
         if local.time() < DIGEST_TIME:
             continue
         day = local.date().isoformat()
-        keys = {lead: f"digest:{school.id}:{day}:staff:{lead}"
-                for lead in leads_of(session, school.id)}
+        keys = {lead: f"digest:{school.id}:{day}:staff:{lead}" for lead in staff.leads(school.id)}
         if not keys:
             continue
         done = set(session.scalars(select(Notification.key)
@@ -268,10 +301,8 @@ def write_digests(session: Session, *, now: datetime) -> int:
         if not missing:
             continue
         data = digest_counts(session, school.id, now).as_data() | {"date": day}
-        for lead, key in missing.items():
-            note = queue_notification(session, key=key, kind="digest", school_id=school.id,
-                                      recipient_staff_id=lead, data=data)
-            if note is not None:
-                note.created_dt = now
-                written += 1
+        written += queue_notifications(session, [
+            {"key": key, "kind": "digest", "school_id": school.id, "recipient_staff_id": lead,
+             "data": data, "created_dt": now, "next_attempt_dt": now}
+            for lead, key in missing.items()])
     return written

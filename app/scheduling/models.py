@@ -43,6 +43,9 @@ class FollowUpSession(TenantScoped, Base):
     __table_args__ = (
         # Overlap checks and "My week": a counsellor's sessions by time.
         Index("ix_follow_up_session_counsellor_time", "counsellor_id", "start_dt", "end_dt"),
+        # The dashboard's workload and outcomes: a school's sessions held in a period.
+        Index("ix_follow_up_session_school_held", "school_id", "status", "start_dt",
+              postgresql_include=["case_id", "counsellor_id", "outcome_total"]),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

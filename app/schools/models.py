@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -10,6 +11,17 @@ from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, utcnow
+
+
+@lru_cache(maxsize=256)
+def _holiday_dates(periods: tuple[tuple[str, str], ...]) -> frozenset[date]:
+    days: set[date] = set()
+    for first, last in periods:
+        start, end = date.fromisoformat(first), date.fromisoformat(last)
+        while start <= end:
+            days.add(start)
+            start = date.fromordinal(start.toordinal() + 1)
+    return frozenset(days)
 
 
 def _default_weekend() -> list[int]:
@@ -70,15 +82,10 @@ class School(Base):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def holiday_dates(self) -> set[date]:
-        days: set[date] = set()
-        for period in self.term_calendar or []:
-            start = date.fromisoformat(period["start"])
-            end = date.fromisoformat(period.get("end") or period["start"])
-            while start <= end:
-                days.add(start)
-                start = date.fromordinal(start.toordinal() + 1)
-        return days
+    def holiday_dates(self) -> frozenset[date]:
+        """Every day of the term calendar's holidays (computed once per distinct calendar)."""
+        return _holiday_dates(tuple((period["start"], period.get("end") or period["start"])
+                                    for period in self.term_calendar or []))
 
     def __repr__(self) -> str:
         return f"<School {self.slug}>"

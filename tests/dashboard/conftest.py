@@ -59,7 +59,6 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event
 
 from app.cases.identifier_models import CaseIdentifier, IdentifierKind
 from app.cases.models import Case, CaseEvent, EventKind
@@ -346,21 +345,3 @@ def listed(response) -> list[str]:
 
 def figure_count(page: str) -> int:
     return int(re.search(r"<span data-count>(\d+)</span>", page).group(1))
-
-
-class StatementCounter:
-    """Counts SQL statements sent through the engine while active."""
-
-    def __init__(self, engine) -> None:  # noqa: ANN001
-        self.engine = engine
-        self.statements: list[str] = []
-
-    def _count(self, conn, cursor, statement, *args) -> None:  # noqa: ANN001, ANN002
-        self.statements.append(statement)
-
-    def __enter__(self) -> "StatementCounter":
-        event.listen(self.engine, "before_cursor_execute", self._count)
-        return self
-
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
-        event.remove(self.engine, "before_cursor_execute", self._count)

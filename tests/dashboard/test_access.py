@@ -67,6 +67,9 @@ DRILL_NONSENSE = [
     ({"outcome": "Much happier"}, "Choose an outcome group from the chart."),
     ({"counsellor": "abc"}, "Choose a counsellor from the chart."),
     ({"counsellor": "99999999999999999999"}, "Choose a counsellor from the chart."),
+    ({"repeat": "@meanie"}, "Choose a repeat name from the dashboard."),
+    ({"repeat": "0" * 33}, "Choose a repeat name from the dashboard."),
+    ({"repeat": "0" * 32, "show": "open"}, "Choose the cases of one figure at a time."),
 ]
 AUDIT_NONSENSE = [
     ({"who": "abc"}, "Choose who from the list."),

@@ -7,12 +7,15 @@ from datetime import date
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from app.cases.identifier_models import IdentifierKind
+from app.cases.identifier_models import CaseIdentifier, IdentifierKind
+from app.cases.models import Case
 from app.cases.vocabulary import CaseStatus, IncidentKind, Platform, Risk
 from app.dashboard import services as dash
 from app.dashboard.exports import export_table, suppress
 from app.errors import Forbidden
+from app.reporting.services import handle_digest
 from tests.dashboard.conftest import NOW, PERIOD, WEEKS
+from tests.factories import make_case
 
 
 def filters(**args) -> dash.DashboardFilters:  # noqa: ANN003
@@ -176,7 +179,24 @@ def test_repeat_names(session, world):
         (IdentifierKind.HANDLE, world.ref("c1", "c2", "c8")),
         (IdentifierKind.STUDENT_NAME, world.ref("c4", "c9")),
     ]
+    assert [r.total for r in repeats] == [3, 2]
+    assert repeats[0].case_ids == sorted(repeats[0].case_ids, reverse=True)  # newest first
     assert dash.repeat_names(session, world.other_lead) == []
+
+
+def test_a_name_on_many_cases_shows_its_newest_and_counts_them_all(session, world):
+    extra = [make_case(session, world.school) for _ in range(12)]
+    for case in extra:
+        session.add(CaseIdentifier(school_id=world.school.id, case_id=case.id,
+                                   kind=IdentifierKind.HANDLE, source="report:0",
+                                   digest=handle_digest("instagram", "@meanie")))
+    session.flush()
+
+    [meanie, _] = dash.repeat_names(session, world.lead, shown=10)
+
+    assert meanie.total == 3 + 12
+    assert meanie.case_ids == sorted(c.id for c in extra)[::-1][:10]
+    assert meanie.references == [session.get(Case, i).reference for i in meanie.case_ids]
 
 
 #: filter -> (reports, per week, workload, outcome changes), counted by hand

@@ -154,6 +154,18 @@ def test_now_figures_link_to_their_cases(lead_client, dash_page, world):
     assert listed(lead_client.get(html.unescape(status))) == world.ref("c2", "c9", "c11", "o1")
 
 
+def test_each_repeat_name_links_to_every_live_case_naming_it(lead_client, dash_page, world):
+    links = re.findall(r'data-repeat="(\w+)"[^>]*>[^<]* on <a href="([^"]+)" data-repeat-total>'
+                       r'(\d+) cases</a>', dash_page)
+    assert [(kind, int(total)) for kind, _, total in links] == [("handle", 3), ("student_name", 2)]
+    lists = [listed(lead_client.get(html.unescape(href))) for _, href, _ in links]
+    # @meanie: not the other school's b1; Jordan Pupil: c4 and c9, whenever reported.
+    assert lists == [world.ref("c1", "c2", "c8"), world.ref("c4", "c9")]
+    page = text(lead_client.get(html.unescape(links[0][1])))
+    assert "Cases naming the same online account" in page
+    assert "@meanie" not in page
+
+
 def test_filters_change_what_the_page_shows(lead_client, world):
     page = text(lead_client.get(dashboard_url(kind="harassment")))
     assert figure(page, "period-total") == "4"

@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 
 from app.cases.identifier_models import CaseIdentifier, IdentifierKind
 from app.dashboard.charts import CHARTS
-from tests.dashboard.conftest import (PERIOD, StatementCounter, add_case, add_session, escalate,
-                                      london, text, utc)
+from tests.dashboard.conftest import PERIOD, add_case, add_session, escalate, london, text, utc
+from tests.helpers import StatementCounter
 
 URLS = (["/staff/dashboard/", "/staff/dashboard/cases", "/staff/dashboard/governors",
          "/staff/dashboard/export/cases.csv", "/staff/dashboard/export/workload.csv",

@@ -7,15 +7,18 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
+from app.audit import services as audit
 from app.audit.models import AuditEntry
 from app.cases.deadlines import mark_staff_action
 from app.cases.models import Case, CaseEvent, EventKind
 from app.cases.vocabulary import CaseStatus
 from app.db import utcnow
 from app.notifications.models import Notification
+from app.notifications import scans
 from app.notifications.scans import escalate_due, remind_stale, write_digests
 from app.reporting.services import submit_report
 from tests.factories import LeadFactory, SchoolFactory, StaffFactory, report_input
+from tests.helpers import StatementCounter
 
 
 def _notes(session, case_id=None, kind=None):  # noqa: ANN001
@@ -163,6 +166,87 @@ def test_escalation_scan_looks_only_at_due_cases(session, staffed):
     assert due.escalation_level == 1
 
 
+def test_a_batch_of_many_cases_in_two_schools_costs_the_same_statements_as_a_few(
+        session, engine, staffed):
+    other = SchoolFactory()
+    other_counsellor, other_lead = StaffFactory(school=other), LeadFactory(school=other)
+    t0 = (utcnow() - timedelta(days=10)).replace(microsecond=0)
+    assigned = staffed.counsellors[1]
+
+    def make(n: int) -> list[Case]:
+        cases = []
+        for i in range(n):
+            case = _critical_case(session, staffed.school if i % 2 else other, t0)
+            if i == 1:
+                case.assignee_id = assigned.id
+            cases.append(case)
+        session.flush()
+        return cases
+
+    few = make(3)
+    with StatementCounter(engine) as small:
+        assert escalate_due(session, now=t0 + timedelta(hours=1), limit=100) == 3
+    many = make(30)
+    versions = {case.id: case.version for case in few + many}
+    with StatementCounter(engine) as large:
+        assert escalate_due(session, now=t0 + timedelta(hours=1), limit=100) == 30
+
+    # The batch's cost does not grow with its size: a fixed set of statements.
+    assert len(large.statements) == len(small.statements)
+    for case in few + many:
+        session.refresh(case)
+        assert case.escalation_level == 1
+        assert case.version == versions[case.id]  # the ladder is not an edit
+        assert case.next_escalation_dt == case.response_due_dt + timedelta(minutes=30)
+        recipients = sorted(n.recipient_staff_id for n in _notes(session, case.id, "escalation"))
+        if case.school_id == other.id:
+            expected = [other_counsellor.id]
+        elif case.assignee_id:
+            expected = [assigned.id]
+        else:
+            expected = sorted(c.id for c in staffed.counsellors)
+        assert recipients == expected, case.reference
+        assert other_lead.id not in recipients
+        [event] = _events(session, case.id)
+        assert event.data == {"level": 1, "recipients": len(expected)}
+        [entry] = _audits(session, case.id)
+        assert entry.detail == event.data and entry.actor_kind == "system"
+    # Each school's audit chain took its entries in order, unbroken.
+    for school in (staffed.school, other):
+        check = audit.verify_chain(session, school.id)
+        assert check.is_intact, check
+    # A second run finds nothing due and writes nothing.
+    before = session.execute(select(func.count()).select_from(Notification)).scalar_one()
+    assert escalate_due(session, now=t0 + timedelta(minutes=61)) == 0
+    assert session.execute(select(func.count()).select_from(Notification)).scalar_one() == before
+
+
+def test_bulk_outbox_rows_skip_known_keys_and_wake_one_sweep_after_commit(session, staffed):
+    from app.notifications import outbox
+
+    sent = []
+
+    class Broker:
+        def send_task(self, name, **kwargs):  # noqa: ANN001, ANN003
+            sent.append((name, kwargs.get("args")))
+
+    now = utcnow()
+    row = {"kind": "escalation", "school_id": staffed.school.id, "data": {"level": 1},
+           "recipient_staff_id": staffed.leads[0].id, "created_dt": now, "next_attempt_dt": now}
+    assert outbox.queue_notifications(session, [row | {"key": "k:1"}, row | {"key": "k:1"},
+                                                row | {"key": "k:2"}]) == 2
+    assert outbox.queue_notifications(session, [row | {"key": "k:2"}, row | {"key": "k:3"}]) == 1
+    assert [n.key for n in _notes(session, kind="escalation")] == ["k:1", "k:2", "k:3"]
+
+    original = outbox._celery
+    outbox._celery = lambda: Broker()
+    try:
+        session.commit()  # a savepoint here; the after-commit hook runs all the same
+    finally:
+        outbox._celery = original
+    assert sent == [(outbox.DELIVER_DUE_TASK, None)]
+
+
 # -- stale cases ----------------------------------------------------------------------------
 def _at(day: str, hhmm: str = "10:00") -> datetime:
     """A moment in Europe/London in winter (= UTC)."""
@@ -180,7 +264,14 @@ def test_a_stale_case_reminds_its_assignee_once_per_idle_period(session):
     remind_stale(session, now=_at("2025-01-08", "09:59"))  # not yet two school days
     assert _notes(session, case.id, "stale_case") == []
 
+    version = case.version
     remind_stale(session, now=_at("2025-01-08"))
+    session.refresh(case)
+    # Stamped, without bumping the version (a reminder is not an edit).
+    assert case.stale_reminded_dt == _at("2025-01-08") and case.version == version
+    # Reminded cases drop out of the scan's rows: nothing of this case is read again.
+    unreminded = select(Case.id).where(scans._NOT_REMINDED)
+    assert case.id not in set(session.scalars(unreminded))
     remind_stale(session, now=_at("2025-01-09"))  # still idle: no second reminder
     [note] = _notes(session, case.id, "stale_case")
     assert note.recipient_staff_id == counsellor.id
@@ -192,6 +283,7 @@ def test_a_stale_case_reminds_its_assignee_once_per_idle_period(session):
     session.flush()
     remind_stale(session, now=_at("2025-01-13", "10:59"))
     assert len(_notes(session, case.id, "stale_case")) == 1
+    assert case.id in set(session.scalars(unreminded))
     remind_stale(session, now=_at("2025-01-13", "11:00"))
     assert len(_notes(session, case.id, "stale_case")) == 2
     assert lead.id not in {n.recipient_staff_id for n in _notes(session, case.id, "stale_case")}

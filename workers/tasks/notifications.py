@@ -9,11 +9,9 @@ from flask import current_app
 
 from app.extensions import db
 from app.notifications import delivery
+from app.notifications.outbox import DELIVER_DUE_TASK, DELIVER_TASK
 
 log = logging.getLogger(__name__)
-
-DELIVER_TASK = "workers.tasks.notifications.deliver"
-DELIVER_DUE_TASK = "workers.tasks.notifications.deliver_due"
 #: A sweep stops claiming new batches after this long, well inside its time limit,
 #: so it never holds claimed rows when the hard limit kills it.
 SWEEP_BUDGET_SECONDS = 45
