@@ -7,7 +7,7 @@ import io
 from datetime import datetime
 from urllib.parse import urlencode
 
-from flask import Response, render_template, request, url_for
+from flask import Response, g, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app.audit import services as audit
@@ -43,8 +43,11 @@ def _request_filters() -> tuple[dash.DashboardFilters, datetime]:
 
 
 def _cases_link(filters: dash.DashboardFilters, **drill: str) -> str:
-    # Built by hand: a year of weekly charts has over a thousand of these links.
-    return url_for("dashboard.cases") + "?" + urlencode({**filters.query_args(), **drill})
+    # Built by hand, on an address worked out once per request: a year of weekly
+    # charts has over a thousand of these links.
+    if "cases_url" not in g:
+        g.cases_url = url_for("dashboard.cases") + "?"
+    return g.cases_url + urlencode({**filters.query_args(), **drill})
 
 
 @bp.route("/")
