@@ -25,8 +25,10 @@ class CaseIdentifier(TenantScoped, Base):
 
     __tablename__ = "case_identifier"
     # Covers both the lookup by digest and the repeat-name grouping without the table.
-    #: Lookups by name, and the dashboard's repeat names from the index alone.
-    __table_args__ = (Index("ix_case_identifier_lookup", "school_id", "digest", "case_id", "kind"),)
+    #: Lookups by name (the queue's search) and the dashboard's repeat names, from the
+    #: index alone (on PostgreSQL; the search also reads the source).
+    __table_args__ = (Index("ix_case_identifier_lookup", "school_id", "digest", "case_id", "kind",
+                            postgresql_include=["source"]),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"), index=True)

@@ -161,7 +161,6 @@ def queue_statement(user: StaffUser, filters: QueueFilters, *, after: str | None
         select(Case)
         .options(joinedload(Case.assignee))
         .where(Case.school_id == user.school_id)
-        .order_by(Case.risk_rank, Case.response_due_dt, Case.id)
         .limit(limit + 1)
     )
     if filters.status is not None:
@@ -181,23 +180,41 @@ def queue_statement(user: StaffUser, filters: QueueFilters, *, after: str | None
     if filters.year_group is not None:
         stmt = stmt.where(Case.year_group == filters.year_group)
     if filters.search:
-        # A search looks at closed cases too (unless a status is chosen): someone
-        # looking up a reference or a name wants the history as well.
-        # One IN over a UNION, not "reference = x OR id IN (...)": with the OR,
-        # PostgreSQL filtered every case of the school (so a search slowed down as
-        # the school's history grew); the IN is a join from the few matching ids.
-        by_reference = aliased(Case)
-        matching = union(
-            select(by_reference.id).where(by_reference.school_id == user.school_id,
-                                          by_reference.reference
-                                          == normalise_reference(filters.search)),
-            search_case_ids(user.school_id, filters.search))
-        stmt = stmt.where(Case.id.in_(matching))
+        return _search_statement(stmt, user, filters, after=after, limit=limit)
     if after:
         stmt = stmt.where(
             tuple_(Case.risk_rank, Case.response_due_dt, Case.id) > tuple_(*_decode_cursor(after))
         )
-    return stmt
+    return stmt.order_by(Case.risk_rank, Case.response_due_dt, Case.id)
+
+
+def _search_statement(stmt, user: StaffUser, filters: QueueFilters, *,  # noqa: ANN001, ANN202
+                      after: str | None, limit: int):
+    """A search: the matching cases, open or closed (unless a status is chosen), newest first.
+
+    Someone looking up a reference or a name wants the history as well, and a
+    name can be on many cases over the years. Newest first, a page is the
+    highest matching ids: taken from the identifier index alone when no other
+    filter applies, so a page costs the same however long the history.
+    One IN over a UNION, not "reference = x OR id IN (...)": with the OR,
+    PostgreSQL filtered every case of the school.
+    """
+    by_reference = aliased(Case)
+    matching = union(
+        select(by_reference.id.label("id")).where(
+            by_reference.school_id == user.school_id,
+            by_reference.reference == normalise_reference(filters.search)),
+        search_case_ids(user.school_id, filters.search)).subquery()
+    ids = select(matching.c.id)
+    if after:
+        ids = ids.where(matching.c.id < _decode_cursor(after)[2])
+        stmt = stmt.where(Case.id < _decode_cursor(after)[2])
+    narrowed = filters.scope != "all" or any(
+        value is not None for value in (filters.status, filters.risk, filters.kind,
+                                        filters.platform, filters.year_group))
+    if not narrowed:
+        ids = ids.order_by(matching.c.id.desc()).limit(limit + 1)
+    return stmt.where(Case.id.in_(ids)).order_by(Case.id.desc())
 
 
 def triage_queue(session: Session, user: StaffUser, filters: QueueFilters,

@@ -12,7 +12,8 @@ Measured on the 1M-case bench database (bench/README.md):
 * The dashboard's trends read a year of one school's cases five times over the
   heap; the (school, created) index now includes the columns they read, so
   PostgreSQL answers from the index alone. Sessions held in a period get an
-  index of their own, the identifier index carries the kind, and the few
+  index of their own, the identifier index carries the kind and the source
+  (the queue's search and repeat names read nothing else), and the few
   merged-away cases (which the figures leave out) have a partial index, so
   repeat names and workload need no look at each case.
 
@@ -60,7 +61,7 @@ def upgrade():
     with op.batch_alter_table('case_identifier', schema=None) as batch_op:
         batch_op.drop_index('ix_case_identifier_lookup')
         batch_op.create_index('ix_case_identifier_lookup', ['school_id', 'digest', 'case_id', 'kind'],
-                              unique=False)
+                              unique=False, postgresql_include=['source'])
 
 
 def downgrade():

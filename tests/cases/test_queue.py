@@ -173,6 +173,30 @@ def test_pages_follow_one_another_without_duplicates_or_gaps(session, world):
     assert seen == everything  # same order, nothing twice, nothing left out
 
 
+@pytest.mark.parametrize("status", [None, CaseStatus.NEW])
+def test_a_search_lists_its_matches_newest_first_page_after_page(session, world, status):
+    s = world.school
+    handle = [{"platform": "instagram", "handle": "@often.named"}]
+    matches = [make_case(session, s, handles=handle, is_self_harm=i % 3 == 0) for i in range(7)]
+    matches[2].set_status(CaseStatus.CLOSED)  # history is searched too
+    make_case(session, s)  # not naming it
+    make_case(session, world.other_school, handles=handle)
+    session.commit()
+    expected = [c.reference for c in sorted(matches, key=lambda c: c.id, reverse=True)
+                if status is None or c.status is status]
+
+    seen, after = [], None
+    while True:
+        page = triage_queue(session, world.counsellor,
+                            QueueFilters(search="often.named", status=status), after=after, limit=3)
+        seen += _refs(page)
+        if page.next_cursor is None:
+            break
+        after = page.next_cursor
+    # newest first (whatever the risk), each once, the closed one only without a status
+    assert seen == expected
+
+
 def test_next_page_links_keep_the_filters(session, world, as_staff, monkeypatch):
     monkeypatch.setattr(cases, "PAGE_SIZE", 2)
     refs = {make_case(session, world.school, kinds=["threats"]).reference for _ in range(5)}
