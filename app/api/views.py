@@ -77,7 +77,7 @@ def key_problems(view: Callable[..., Any]) -> Callable[..., Any]:
 class SchoolReports(MethodView):
     decorators = [limiter.limit("20 per minute; 200 per hour", key_func=anonymous_client_key)]
 
-    @bp.arguments(ReportCreateSchema)
+    @bp.arguments(ReportCreateSchema())  # an instance: a class would be instantiated per request
     @bp.response(201, ReportCreatedSchema)
     @problem(400, "The body is not valid JSON")
     @problem(404, "No such school")
@@ -135,7 +135,7 @@ class ReportMessages(MethodView):
     decorators = [key_limit]
 
     @case_key_required
-    @bp.arguments(MessageCreateSchema)
+    @bp.arguments(MessageCreateSchema())
     @bp.response(201, MessageSchema)
     @problem(400, "The body is not valid JSON")
     @problem(422, "Empty, too long, or holding the case key; `errors` names the field")

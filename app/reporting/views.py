@@ -10,8 +10,8 @@ import time
 
 from flask import (current_app, g, make_response, redirect, render_template, request,
                    session, url_for)
+from markupsafe import Markup
 
-from app.cases.vocabulary import IncidentKind, Platform
 from app.errors import DomainError
 from app.extensions import db, limiter, login_manager
 from app.reporting import bp
@@ -73,10 +73,33 @@ def _report_input(form: ReportForm) -> reporting.ReportInput:
     )
 
 
+_BLANK_FIELDS = "safe_report.blank_report_fields"
+
+
+def _blank_report_fields() -> Markup:
+    """The empty report form's fields, rendered once per process.
+
+    Every visitor gets the same empty form (defaults only: no request data reaches
+    it) and its sixty-odd inputs were most of the page's cost. The CSRF token is
+    outside this HTML, rendered per request. Templates that reload (development)
+    are rendered each time.
+    """
+    html = current_app.extensions.get(_BLANK_FIELDS)
+    if html is None:
+        form = ReportForm(formdata=None, meta={"csrf": False})
+        html = Markup(render_template("reporting/_report_fields.html", form=form))
+        if not current_app.jinja_env.auto_reload:
+            current_app.extensions[_BLANK_FIELDS] = html
+    return html
+
+
 @bp.route("/<slug>/report", methods=["GET", "POST"])
 @limiter.limit("20 per minute; 200 per hour", key_func=anonymous_client_key, methods=["POST"])
 def report(slug: str):
     school = reporting.get_school(db.session, slug)
+    if request.method == "GET":
+        return render_template("reporting/report.html", school=school, form=None, error=None,
+                               fields=_blank_report_fields())
     form = ReportForm()
     error = None
     if form.validate_on_submit():
@@ -98,8 +121,7 @@ def report(slug: str):
             return render_template("reporting/submitted.html", school=school,
                                    case_key=result.case_key, is_urgent=result.case.risk.value == "critical")
     status = 422 if (error or form.errors) else 200
-    return render_template("reporting/report.html", school=school, form=form, error=error,
-                           kinds=IncidentKind, platforms=Platform), status
+    return render_template("reporting/report.html", school=school, form=form, error=error), status
 
 
 def _session_tag(report: Report) -> str:

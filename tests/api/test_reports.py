@@ -233,3 +233,23 @@ def test_school_address_with_a_nul_is_refused(client, session, school):
     assert_problem(response, 400)
     assert "NUL" in response.get_json()["detail"]
     assert row_counts(session) == before
+
+
+def test_a_submission_is_one_flush_and_a_fixed_handful_of_statements(client, session, school,
+                                                                     engine):
+    from app.cases.identifier_models import CaseIdentifier
+    from tests.reporting.conftest import counted_flushes, counted_statements
+    from tests.reporting.test_submission_cost import MOST_STATEMENTS_PER_SUBMISSION
+
+    with counted_statements(engine) as statements, counted_flushes() as flushes:
+        answer = submit(client, school, reporter={"name": "Sam Doe", "year_group": 9},
+                        handles=[{"platform": "instagram", "handle": "@one"},
+                                 {"platform": "tiktok", "handle": "@two"}])
+
+    assert len(statements) <= MOST_STATEMENTS_PER_SUBMISSION, "\n".join(statements)
+    assert flushes == [2]  # the case and the report; the rest are plain INSERTs
+    report = report_for(session, answer["reference"])
+    assert report.reporter_identity["name"] == "Sam Doe"
+    digests = session.execute(select(CaseIdentifier.digest).where(
+        CaseIdentifier.case_id == report.case_id)).scalars().all()
+    assert len(digests) == 3  # two handles and the name, in one INSERT

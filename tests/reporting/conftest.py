@@ -169,6 +169,43 @@ def audit_actions(session, case_id: int | None = None) -> list[str]:  # noqa: AN
 
 
 @contextmanager
+def counted_statements(engine) -> Iterator[list[str]]:  # noqa: ANN001
+    """Collect the SQL statements sent through ``engine`` inside the block.
+
+    Transaction control (BEGIN, SAVEPOINT, RELEASE, ROLLBACK) is left out: the
+    test session turns each request's transaction into a savepoint.
+    """
+    statements: list[str] = []
+
+    def collect(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001
+        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK")):
+            statements.append(" ".join(statement.split()))
+
+    sa.event.listen(engine, "before_cursor_execute", collect)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", collect)
+
+
+@contextmanager
+def counted_flushes() -> Iterator[list[int]]:
+    """Count the ORM flushes that wrote something inside the block (one entry each)."""
+    from sqlalchemy.orm import Session
+
+    flushes: list[int] = []
+
+    def collect(session, flush_context):  # noqa: ANN001, ARG001
+        flushes.append(len(session.new))
+
+    sa.event.listen(Session, "after_flush", collect)
+    try:
+        yield flushes
+    finally:
+        sa.event.remove(Session, "after_flush", collect)
+
+
+@contextmanager
 def other_app(backends, database_url: str, **overrides):  # noqa: ANN001
     """An app on another database; the run's keyring and Celery app are put back after."""
     from celery import _state as celery_state
