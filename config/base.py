@@ -67,6 +67,8 @@ class BaseConfig:
         self.PERMANENT_SESSION_LIFETIME = timedelta(
             minutes=_int(environ, "STAFF_IDLE_TIMEOUT_MINUTES", 30)
         )
+        #: However active, a staff session ends this long after sign-in.
+        self.STAFF_SESSION_MAX_HOURS = _int(environ, "STAFF_SESSION_MAX_HOURS", 12)
         self.SESSION_REFRESH_EACH_REQUEST = True
         self.REMEMBER_COOKIE_DURATION = timedelta(seconds=0)
         self.WTF_CSRF_TIME_LIMIT = None  # bound by the session lifetime instead

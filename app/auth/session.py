@@ -32,6 +32,7 @@ def init_staff_sessions(app: Flask) -> None:
     login_manager.login_message = "Please sign in to see that page."
     login_manager.session_protection = "strong"
     idle_seconds = app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
+    max_hours = app.config["STAFF_SESSION_MAX_HOURS"]
 
     @app.before_request
     def _staff_session():
@@ -41,11 +42,13 @@ def init_staff_sessions(app: Flask) -> None:
         now = time.time()
         if current_user.is_authenticated:
             if last_seen is not None and now - last_seen > idle_seconds:
-                logout_user()
-                session.clear()
-                flash("You were signed out because the page was left idle. Please sign in again.",
-                      "info")
-                return redirect(url_for("auth.login"))
+                return _end_session("You were signed out because the page was left idle. "
+                                    "Please sign in again.")
+            # However active, a session does not last for ever (a session without the
+            # time it began predates the limit: it ends too).
+            if now - session.get("signed_in_at", 0) > max_hours * 3600:
+                return _end_session(f"You were signed out because you signed in more than "
+                                    f"{max_hours} hours ago. Please sign in again.")
             session["last_seen"] = now
             scope_to_school(db.session, current_user.school_id)
             if request.endpoint not in _ALWAYS_ALLOWED:
@@ -57,3 +60,10 @@ def init_staff_sessions(app: Flask) -> None:
                                               required=app.config["REQUIRE_TWO_FACTOR"]):
                     return redirect(url_for("auth.two_factor_setup"))
         return None
+
+
+def _end_session(message: str):  # noqa: ANN202 - a redirect
+    logout_user()
+    session.clear()
+    flash(message, "info")
+    return redirect(url_for("auth.login"))

@@ -29,7 +29,7 @@ def _start_session(user: StaffUser):
     session.clear()  # a fresh session on sign-in: no fixation
     session.permanent = True
     login_user(user)
-    session["last_seen"] = time.time()
+    session["last_seen"] = session["signed_in_at"] = time.time()
     return redirect(_home_url(user))
 
 

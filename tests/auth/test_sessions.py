@@ -48,6 +48,33 @@ def test_activity_keeps_the_session_alive(app, client, session):
         assert time.time() - sess["last_seen"] < 5  # the clock was reset by the visit
 
 
+def test_an_active_session_still_ends_hours_after_sign_in(app, client, session):
+    sign_in(client, StaffFactory())
+    limit = app.config["STAFF_SESSION_MAX_HOURS"] * 3600
+    with client.session_transaction("/staff/") as sess:
+        assert time.time() - sess["signed_in_at"] < 60
+        sess["signed_in_at"] = time.time() - limit + 60  # a minute to spare
+    assert client.get("/staff/cases/").status_code == 200
+    with client.session_transaction("/staff/") as sess:
+        sess["signed_in_at"] = time.time() - limit - 5  # active all along, but too long
+
+    response = client.get("/staff/cases/")
+
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/staff/login")
+    login = page_text(client.get("/staff/login"))
+    assert f"signed in more than {app.config['STAFF_SESSION_MAX_HOURS']} hours ago" in login
+    assert not is_signed_in(client)
+
+
+def test_a_session_from_before_the_limit_existed_ends(client, session):
+    sign_in(client, StaffFactory())
+    with client.session_transaction("/staff/") as sess:
+        del sess["signed_in_at"]
+    assert client.get("/staff/cases/").status_code == 302
+    assert not is_signed_in(client)
+
+
 def test_session_cookie_is_http_only_and_same_site_lax(client, session):
     response = sign_in(client, StaffFactory())
     cookie = _session_cookie(response)
