@@ -13,6 +13,7 @@ ESCALATE_TASK = "workers.tasks.scans.escalate"
 STALE_TASK = "workers.tasks.scans.remind_stale"
 DIGEST_TASK = "workers.tasks.scans.send_digests"
 PURGE_TASK = "workers.tasks.retention.purge_expired"
+AUDIT_CHECK_TASK = "workers.tasks.maintenance.check_audit_chains"
 
 
 def _every(task: str, seconds: float, queue: str, **extra: Any) -> dict[str, Any]:
@@ -28,7 +29,8 @@ def beat_schedule(queue: str, heartbeat_seconds: float = 60, *, scan_seconds: fl
 
     The outbox sweep and the escalation scan run every ``scan_seconds``; the
     stale-case and digest scans (whose answers change by the day) every
-    ``daily_scan_seconds``; the retention job nightly at 02:30 UTC.
+    ``daily_scan_seconds``; the retention job nightly at 02:30 UTC and the full
+    audit-chain check at 03:30 UTC.
     """
     return {
         "heartbeat": _every(HEARTBEAT_TASK, heartbeat_seconds, queue, kwargs={"name": "beat"}),
@@ -39,4 +41,6 @@ def beat_schedule(queue: str, heartbeat_seconds: float = 60, *, scan_seconds: fl
         "retention": {"task": PURGE_TASK, "schedule": crontab(hour=2, minute=30),
                       # Missed by more than a few hours: tomorrow's run does the work.
                       "options": {"queue": queue, "expires": 6 * 3600}},
+        "audit-chains": {"task": AUDIT_CHECK_TASK, "schedule": crontab(hour=3, minute=30),
+                         "options": {"queue": queue, "expires": 6 * 3600}},
     }

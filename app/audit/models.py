@@ -36,3 +36,22 @@ class AuditEntry(Base):
     #: ``entry_hash`` of the previous entry of the same school (chain per school).
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditCheckpoint(Base):
+    """How far a full check (the nightly job) found a school's chain intact.
+
+    The log viewer checks only the entries after it, so a view costs what was
+    added since, not the whole history; the nightly job walks every entry again
+    and drops the checkpoint when anything before it was changed.
+    """
+
+    __tablename__ = "audit_checkpoint"
+
+    school_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    #: The last entry checked, and its hash (the viewer goes on from here).
+    entry_id: Mapped[int]
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    #: Entries of the chain up to and including ``entry_id``.
+    entries: Mapped[int]
+    checked_dt: Mapped[datetime] = mapped_column(default=utcnow)

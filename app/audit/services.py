@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.orm import Session
 
-from app.audit.models import AuditEntry
+from app.audit.models import AuditCheckpoint, AuditEntry
 from app.db import utcnow
 from app.errors import ValidationFailed
 from app.policy import require_lead
@@ -198,28 +198,80 @@ class ChainCheck:
     #: Id of the first entry that does not fit the chain.
     broken_at_id: int | None = None
     reason: str | None = None
+    #: The chain's last entry, when intact.
+    last_id: int | None = None
+    last_hash: str | None = None
+    #: When the entries up to the checkpoint were last checked in full (``None``: just now).
+    checkpoint_dt: datetime | None = None
 
 
-def verify_chain(session: Session, school_id: int | None) -> ChainCheck:
-    """Walk a school's chain in order and report the first entry that breaks it."""
-    prev = GENESIS
-    count = 0
-    rows = session.execute(
-        select(AuditEntry)
-        .where(
-            AuditEntry.school_id.is_(None) if school_id is None else AuditEntry.school_id == school_id
-        )
-        .order_by(AuditEntry.id)
-        .execution_options(yield_per=1000)
-    ).scalars()
-    for entry in rows:
+def verify_chain(session: Session, school_id: int | None, *,
+                 after: AuditCheckpoint | None = None) -> ChainCheck:
+    """Walk a school's chain in order and report the first entry that breaks it.
+
+    With ``after``, start from a checkpoint: its entries count as checked and
+    the walk begins at the entry following it.
+    """
+    prev, count, last_id = GENESIS, 0, None
+    query = (select(AuditEntry)
+             .where(AuditEntry.school_id.is_(None) if school_id is None
+                    else AuditEntry.school_id == school_id)
+             .order_by(AuditEntry.id).execution_options(yield_per=1000))
+    if after is not None:
+        prev, count, last_id = after.entry_hash, after.entries, after.entry_id
+        query = query.where(AuditEntry.id > after.entry_id)
+    for entry in session.execute(query).scalars():
         count += 1
         if entry.prev_hash != prev:
             return ChainCheck(False, count, entry.id, "an entry before it was removed or changed")
         if compute_hash(entry) != entry.entry_hash:
             return ChainCheck(False, count, entry.id, "its contents were changed")
-        prev = entry.entry_hash
-    return ChainCheck(True, count)
+        prev, last_id = entry.entry_hash, entry.id
+    return ChainCheck(True, count, last_id=last_id, last_hash=prev if last_id else None)
+
+
+def check_chain(session: Session, school_id: int) -> ChainCheck:
+    """The log viewer's check: the entries since the last full check, from its checkpoint.
+
+    Without a checkpoint, or if the checkpointed entry itself is gone or
+    changed, the whole chain is walked.
+    """
+    point = session.get(AuditCheckpoint, school_id)
+    if point is not None:
+        anchor = session.execute(select(AuditEntry.entry_hash).where(
+            AuditEntry.id == point.entry_id, AuditEntry.school_id == school_id)
+        ).scalar_one_or_none()
+        if anchor != point.entry_hash:
+            point = None
+    check = verify_chain(session, school_id, after=point)
+    return replace(check, checkpoint_dt=point.checked_dt if point is not None else None)
+
+
+def checkpoint_chains(session: Session, *, now: datetime) -> dict[str, int]:
+    """Check every school's whole chain (the nightly job); the caller commits.
+
+    An intact chain's checkpoint moves to its last entry; a broken chain loses
+    its checkpoint, so the viewer walks it all and shows where it breaks.
+    """
+    from app.schools.models import School  # the schools package imports nothing from here
+
+    counts = {"intact": 0, "broken": 0}
+    for school_id in list(session.scalars(select(School.id).order_by(School.id))):
+        check = verify_chain(session, school_id)
+        point = session.get(AuditCheckpoint, school_id)
+        if not check.is_intact:
+            counts["broken"] += 1
+            if point is not None:
+                session.delete(point)
+            continue
+        counts["intact"] += 1
+        if check.last_id is None:
+            continue
+        point = point or AuditCheckpoint(school_id=school_id)
+        point.entry_id, point.entry_hash = check.last_id, check.last_hash
+        point.entries, point.checked_dt = check.entries_checked, now
+        session.add(point)
+    return counts
 
 
 # -- reading the log -----------------------------------------------------------------------

@@ -26,7 +26,7 @@ def index():
     require_lead(current_user)
     filters = audit.AuditFilters.parse(request.args)
     entries = audit.audit_entries(db.session, current_user, filters)
-    check = audit.verify_chain(db.session, current_user.school_id)
+    check = audit.check_chain(db.session, current_user.school_id)
     staff = db.session.execute(select(StaffUser).where(
         StaffUser.school_id == current_user.school_id).order_by(StaffUser.name)).scalars().all()
     case_ids = {e.case_id for e in entries if e.case_id}

@@ -217,3 +217,66 @@ def test_only_leads_may_read_it(app, session, log, factory):
     assert "AUD-AAAAAA" not in response.get_data(as_text=True)
     assert not session.scalar(select(AuditEntry.id).where(AuditEntry.action == "audit.viewed",
                                                           AuditEntry.school_id == log.school.id))
+
+
+def test_after_the_nightly_check_a_view_walks_only_newer_entries(viewer, log, session, engine):
+    from app.audit.models import AuditCheckpoint
+    from app.db import utcnow
+    from tests.helpers import StatementCounter
+
+    counts = audit.checkpoint_chains(session, now=utcnow())
+    session.commit()
+    assert counts["broken"] == 0 and counts["intact"] >= 2
+    point = session.get(AuditCheckpoint, log.school.id)
+    total = session.scalar(select(sa.func.count()).select_from(AuditEntry).where(
+        AuditEntry.school_id == log.school.id))
+    assert point.entries == total
+
+    with StatementCounter(engine) as counter:
+        check = audit.check_chain(session, log.school.id)
+    walked = [s for s in counter.statements if "prev_hash" in s]
+    # the same answer as a full walk, from a walk of what came after the checkpoint
+    assert check.is_intact and check.entries_checked == total
+    assert check.checkpoint_dt == point.checked_dt
+    assert walked and all("audit_entry.id >" in s for s in walked)
+    _, page = shown(viewer)
+    assert 'data-chain="intact"' in page and "data-checkpoint" in page
+
+
+def test_an_entry_changed_after_the_checkpoint_is_found_by_the_next_view(viewer, log, session):
+    from app.db import utcnow
+
+    audit.checkpoint_chains(session, now=utcnow())
+    session.commit()
+    shown(viewer)  # a view adds an entry after the checkpoint
+    _allow_rewrites(session)
+    newest = session.scalars(select(AuditEntry).where(AuditEntry.school_id == log.school.id)
+                             .order_by(AuditEntry.id.desc())).first()
+    session.execute(sa.update(AuditEntry).where(AuditEntry.id == newest.id)
+                    .values(actor_kind="system"))
+    session.commit()
+
+    _, page = shown(viewer)
+    assert f'data-broken-at="{newest.id}"' in page
+
+
+def test_an_old_entry_changed_is_found_by_the_nightly_check_which_drops_the_checkpoint(
+        viewer, log, session):
+    from app.audit.models import AuditCheckpoint
+    from app.db import utcnow
+
+    audit.checkpoint_chains(session, now=utcnow())
+    session.commit()
+    _allow_rewrites(session)
+    e2 = log.entries["e2"]
+    session.execute(sa.update(AuditEntry).where(AuditEntry.id == e2.id)
+                    .values(action="case.viewed"))
+    session.commit()
+
+    counts = audit.checkpoint_chains(session, now=utcnow())
+    session.commit()
+
+    assert counts["broken"] == 1
+    assert session.get(AuditCheckpoint, log.school.id) is None
+    _, page = shown(viewer)
+    assert f'data-broken-at="{e2.id}"' in page and "its contents were changed" in page

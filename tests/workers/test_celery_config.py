@@ -42,6 +42,17 @@ def test_the_app_celery_runs_the_heartbeat_every_minute_on_the_app_queue(app):
     assert entry["options"]["expires"] < 60
 
 
+def test_every_periodic_task_is_one_a_worker_runs(app):
+    celery = app.extensions["celery"]
+    celery.loader.import_default_modules()
+
+    schedule = celery.conf.beat_schedule
+    assert {entry["task"] for entry in schedule.values()} <= set(celery.tasks)
+    nightly = schedule["audit-chains"]
+    assert nightly["task"] == "workers.tasks.maintenance.check_audit_chains"
+    assert (nightly["schedule"].hour, nightly["schedule"].minute) == ({3}, {30})
+
+
 def test_beat_schedule_follows_the_interval():
     entry = beat_schedule("q", 5)["heartbeat"]
 

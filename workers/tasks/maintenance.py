@@ -16,3 +16,21 @@ def heartbeat(name: str = "beat") -> None:
     record_heartbeat(db.session, name)
     db.session.commit()
     log.info("heartbeat", extra={"heartbeat": name})
+
+
+AUDIT_CHECK_TASK = "workers.tasks.maintenance.check_audit_chains"
+
+
+@shared_task(name=AUDIT_CHECK_TASK, ignore_result=True, soft_time_limit=3300, time_limit=3600)
+def check_audit_chains() -> dict[str, int]:
+    """Check every school's whole audit chain and move the viewer's checkpoints on."""
+    from app.audit import services as audit
+    from app.db import utcnow
+
+    counts = audit.checkpoint_chains(db.session, now=utcnow())
+    db.session.commit()
+    if counts["broken"]:
+        log.error("audit chain broken", extra=counts)
+    else:
+        log.info("audit chains checked", extra=counts)
+    return counts
