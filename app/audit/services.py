@@ -73,50 +73,23 @@ def record(
     at: datetime | None = None,
 ) -> AuditEntry:
     """Append an entry to the school's chain; the caller commits."""
-    entry = stage(session, action, school_id=school_id, actor_kind=actor_kind, actor_id=actor_id,
-                  case_id=case_id, target=target, detail=detail, at=at)
+    _lock_chain(session, school_id)
+    entry = _chained(school_id, _chain_head(session, school_id), action=action,
+                     actor_kind=actor_kind, actor_id=actor_id, case_id=case_id, target=target,
+                     detail=detail, at=at)
+    session.add(entry)
     session.flush()
     return entry
 
 
-def stage(
-    session: Session,
-    action: str,
-    *,
-    school_id: int | None,
-    actor_kind: str = "staff",
-    actor_id: int | None = None,
-    case_id: int | None = None,
-    target: str | None = None,
-    detail: dict[str, Any] | None = None,
-    at: datetime | None = None,
-) -> AuditEntry:
-    """Like :func:`record`, but leave the INSERT to the session's next flush.
-
-    For a caller that adds more rows afterwards, so that one flush writes them
-    all (the report submission). The chain stays whole: the school's chain is
-    locked until the transaction ends, and the next append in this transaction
-    reads the head with an ORM query, which flushes this entry first. Pending
-    entries of the session are flushed here before the head is read, whatever
-    the session's autoflush setting. The entry has no ``id`` until the flush.
-    """
-    _lock_chain(session, school_id)
-    if any(isinstance(obj, AuditEntry) for obj in session.new):
-        session.flush()
-    prev = _chain_head(session, school_id)
-    entry = AuditEntry(
-        school_id=school_id,
-        created_dt=_utc(at) if at is not None else utcnow(),
-        actor_kind=actor_kind,
-        actor_id=actor_id,
-        action=action,
-        case_id=case_id,
-        target=target,
-        detail=detail or {},
-        prev_hash=prev,
-    )
+def _chained(school_id: int | None, prev: str, *, action: str, actor_kind: str,
+             actor_id: int | None = None, case_id: int | None = None, target: str | None = None,
+             detail: dict[str, Any] | None = None, at: datetime | None = None) -> AuditEntry:
+    """A new entry following the one whose hash is ``prev``, with its own hash."""
+    entry = AuditEntry(school_id=school_id, created_dt=_utc(at) if at is not None else utcnow(),
+                       actor_kind=actor_kind, actor_id=actor_id, action=action, case_id=case_id,
+                       target=target, detail=detail or {}, prev_hash=prev)
     entry.entry_hash = compute_hash(entry)
-    session.add(entry)
     return entry
 
 
@@ -148,7 +121,8 @@ def record_many(session: Session, entries: list[dict[str, Any]]) -> int:
     """Append many entries, of one school or several, in a few statements (the scans).
 
     Each entry is a dict of :func:`record`'s keyword arguments (``school_id``,
-    ``action``, ``actor_kind``, ``case_id``, ``target``, ``detail``, ``at``).
+    ``action`` and ``actor_kind`` required; ``actor_id``, ``case_id``, ``target``,
+    ``detail``, ``at``).
     The schools' chains are locked in id order (so two writers cannot deadlock)
     and their heads read in one statement; the rows go in as one INSERT, each
     school's in the order given, which is the order of their ids and so of the
@@ -170,18 +144,8 @@ def record_many(session: Session, entries: list[dict[str, Any]]) -> int:
     for school_id in school_ids:
         prev = heads[school_id]
         for item in by_school[school_id]:
-            entry = AuditEntry(
-                school_id=school_id,
-                created_dt=_utc(item["at"]) if item.get("at") is not None else utcnow(),
-                actor_kind=item.get("actor_kind", "system"),
-                actor_id=item.get("actor_id"),
-                action=item["action"],
-                case_id=item.get("case_id"),
-                target=item.get("target"),
-                detail=item.get("detail") or {},
-                prev_hash=prev,
-            )
-            entry.entry_hash = prev = compute_hash(entry)
+            entry = _chained(**item, prev=prev)
+            prev = entry.entry_hash
             rows.append({column: getattr(entry, column) for column in _ENTRY_COLUMNS})
     session.execute(insert(AuditEntry.__table__), rows)
     return len(rows)

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session, undefer
 
 from app.audit import services as audit
-from app.auth.models import CaseRole, StaffUser
+from app.auth.models import StaffUser
 from app.cases.identifier_models import CaseIdentifier, IdentifierKind
 from app.cases.deadlines import mark_staff_action, start_deadline
 from app.cases.models import Case, CaseEvent, EventKind
@@ -23,6 +23,7 @@ from app.cases.vocabulary import IncidentKind, Platform, ReporterRole, Risk, to_
 from app.db import utcnow
 from app.errors import DomainError, NotFound, ValidationFailed
 from app.notifications.outbox import queue_notification
+from app.notifications.recipients import StaffDirectory
 from app.policy import require_case_work
 from app.reporting.case_keys import CASE_KEY_WORDS, new_case_key
 from app.reporting.models import Report
@@ -244,13 +245,12 @@ def index_identifiers(session: Session, case: Case, source: str, *,
 
 
 def alert_leads(session: Session, case: Case) -> None:
-    """Queue an immediate alert to every enabled lead; sent once the transaction commits."""
-    leads = session.execute(
-        select(StaffUser.id).where(StaffUser.school_id == case.school_id,
-                                   StaffUser.case_role == CaseRole.LEAD,
-                                   StaffUser.is_enabled.is_(True))
-    ).scalars()
-    for lead_id in leads:
+    """Queue an immediate alert to every enabled lead; sent once the transaction commits.
+
+    One row at a time (not the scans' bulk write): each gets its own wake-up task,
+    so the alerts go out in parallel without waiting for a sweep.
+    """
+    for lead_id in StaffDirectory.load(session, [case.school_id]).leads(case.school_id):
         queue_notification(session, key=f"critical_alert:case:{case.id}:staff:{lead_id}",
                            kind="critical_alert", school_id=case.school_id,
                            recipient_staff_id=lead_id, case_id=case.id,

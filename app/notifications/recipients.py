@@ -1,0 +1,73 @@
+"""Who hears about what: the enabled staff of some schools, read once per batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.models import CaseRole, StaffUser
+from app.cases.models import Case
+
+
+class StaffDirectory:
+    """The enabled staff of some schools, read once per scan batch: who hears about what."""
+
+    def __init__(self, rows: Any) -> None:
+        self._leads: dict[int, list[int]] = {}
+        self._counsellors: dict[int, list[int]] = {}
+        self._admins: dict[int, list[int]] = {}
+        #: Staff who can act on cases, with their school.
+        self._casework: dict[int, int] = {}
+        for staff_id, school_id, case_role, is_admin in rows:
+            if case_role is CaseRole.LEAD:
+                self._leads.setdefault(school_id, []).append(staff_id)
+            elif case_role is CaseRole.COUNSELLOR:
+                self._counsellors.setdefault(school_id, []).append(staff_id)
+            if case_role is not None:
+                self._casework[staff_id] = school_id
+            if is_admin:
+                self._admins.setdefault(school_id, []).append(staff_id)
+
+    @classmethod
+    def load(cls, session: Session, school_ids: list[int]) -> "StaffDirectory":
+        return cls(session.execute(
+            select(StaffUser.id, StaffUser.school_id, StaffUser.case_role, StaffUser.is_admin)
+            .where(StaffUser.school_id.in_(school_ids), StaffUser.is_enabled.is_(True))
+            .order_by(StaffUser.id)))
+
+    def leads(self, school_id: int) -> list[int]:
+        return list(self._leads.get(school_id, ()))
+
+    def counsellors(self, school_id: int) -> list[int]:
+        return list(self._counsellors.get(school_id, ()))
+
+    def admins(self, school_id: int) -> list[int]:
+        return list(self._admins.get(school_id, ()))
+
+    def assignee(self, case: Case) -> int | None:
+        """The case's assignee if they can still act on it (enabled, with a case role)."""
+        if case.assignee_id is None or self._casework.get(case.assignee_id) != case.school_id:
+            return None
+        return case.assignee_id
+
+    def escalation_recipients(self, case: Case, level: int) -> list[int]:
+        """Who hears about escalation ``level`` of ``case`` (DOMAIN.md, escalation ladder).
+
+        1: the assignee, or every counsellor when unassigned; 2: the safeguarding
+        leads; 3: every lead and the school's admins (the admin contact). Nobody is
+        ever left out for want of a role: each level falls back to the leads, then
+        the counsellors.
+        """
+        school_id = case.school_id
+        if level == 1:
+            assignee = self.assignee(case)
+            ids = [assignee] if assignee else self.counsellors(school_id)
+        elif level == 2:
+            ids = self.leads(school_id)
+        else:
+            ids = self.leads(school_id) + self.admins(school_id)
+        if not ids:
+            ids = self.leads(school_id) or self.counsellors(school_id)
+        return list(dict.fromkeys(ids))
