@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import tempfile
 from pathlib import Path
 
@@ -10,9 +9,9 @@ import pytest
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from tests.backends import REDIS_URL, RUN_ID, Backends, postgres_reachable, redis_reachable
+from tests.helpers import unique_address
 
 _BACKENDS: Backends | None = None
-_ADDRESSES = itertools.count(1)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -112,6 +111,5 @@ def session(app, engine):
 def client(app, session):
     """A test client with an address of its own, so rate-limit buckets never leak across tests."""
     client = app.test_client()
-    n = next(_ADDRESSES)
-    client.environ_base["REMOTE_ADDR"] = f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+    client.environ_base["REMOTE_ADDR"] = unique_address()
     return client

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from sqlalchemy import event
 
 from tests.factories import PASSWORD
+
+_ADDRESSES = itertools.count(1)
+
+
+def unique_address() -> str:
+    """A client address no other test of the run uses: rate limits are counted per address."""
+    n = next(_ADDRESSES)
+    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
 
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 

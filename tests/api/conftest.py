@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import itertools
 
 import pytest
 from PIL import Image
@@ -17,25 +16,9 @@ from app.reporting.evidence_models import Evidence, EvidenceBlob
 from app.reporting.models import Report
 from tests.factories import LeadFactory, SchoolFactory
 
-_addresses = itertools.count(1)
-
 #: Every table a reporter's request may write to; "nothing stored" compares these.
 WRITTEN_BY_API = (Case, CaseEvent, CaseIdentifier, Report, Evidence, EvidenceBlob, Notification,
                   AuditEntry)
-
-
-def fresh_address() -> str:
-    """A client address no other test uses, so rate-limit buckets are never shared."""
-    n = next(_addresses)
-    return f"10.91.{n // 250}.{n % 250 + 1}"
-
-
-@pytest.fixture
-def client(app, session):
-    """A test client with an address of its own (the limiter counts per address)."""
-    client = app.test_client()
-    client.environ_base["REMOTE_ADDR"] = fresh_address()
-    return client
 
 
 @pytest.fixture

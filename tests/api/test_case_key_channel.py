@@ -8,9 +8,10 @@ from sqlalchemy import select, text
 from app.audit.models import AuditEntry
 from app.cases.models import CaseEvent, EventKind
 from app.reporting import services as reporting
-from tests.api.conftest import (assert_problem, error_fields, fresh_address, key_header,
+from tests.api.conftest import (assert_problem, error_fields, key_header,
                                 report_for, row_counts, submit)
 from tests.factories import StaffFactory
+from tests.helpers import unique_address
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ def test_missing_or_wrong_key_gets_one_generic_401(client, session, submitted):
     for headers in _bad_headers(answer["case_key"]):
         # More tries than the limiter allows one address: spread them out.
         response = client.get("/api/v1/report", headers=headers,
-                              environ_base={"REMOTE_ADDR": fresh_address()})
+                              environ_base={"REMOTE_ADDR": unique_address()})
         problem = assert_problem(response, 401)
         assert response.headers["WWW-Authenticate"] == "CaseKey"
         assert "reference" not in problem and "messages" not in problem

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import assert_problem, fresh_address, key_header, submit
+from tests.api.conftest import assert_problem, key_header, submit
+from tests.helpers import unique_address
 
 WRONG = key_header("these seven words are not anybody's key")
 
@@ -52,7 +53,7 @@ def test_another_address_is_not_blocked(app, client, school):
     for _ in range(11):
         client.get("/api/v1/report", headers=WRONG)
     other = app.test_client()
-    other.environ_base["REMOTE_ADDR"] = fresh_address()
+    other.environ_base["REMOTE_ADDR"] = unique_address()
 
     response = other.get("/api/v1/report", headers=key_header(answer["case_key"]))
 

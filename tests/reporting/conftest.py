@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import io
-import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -16,26 +15,9 @@ from sqlalchemy import func, select
 
 from app.security import keyring
 from tests.factories import SchoolFactory
-from tests.helpers import csrf_token
+from tests.helpers import csrf_token, unique_address
 
 _CASE_KEY = re.compile(r"data-case-key>([^<]+)<")
-_addresses = itertools.count(1)
-
-
-def unique_address() -> str:
-    """An address no other test of the run uses: rate limits are counted per address."""
-    n = next(_addresses)
-    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
-
-
-@pytest.fixture
-def client(app, session):
-    """A test client with an address of its own, so rate-limit counters never meet."""
-    c = app.test_client()
-    c.environ_base["REMOTE_ADDR"] = unique_address()
-    return c
-
-
 @pytest.fixture
 def new_client(app, session):
     """Make more clients (another browser, a staff member), each with its own address."""

@@ -27,6 +27,7 @@ from app.reporting.evidence_models import Evidence, EvidenceBlob
 from app.reporting.models import Report
 from app.schools.models import School
 from app.security import DecryptionError, keyring, new_data_key_spec
+from tests.helpers import unique_address
 from tests.reporting.conftest import (
     open_with_key,
     other_app,
@@ -34,7 +35,6 @@ from tests.reporting.conftest import (
     raw_hits,
     submit,
     text,
-    unique_address,
     upload,
 )
 from tests.reporting.test_evidence import jpeg_with_gps, pdf
