@@ -28,7 +28,7 @@ from workers.celery_app import celery_settings
 
 BIN = Path(sys.executable).parent
 #: Every wait in these tests gives up after this many seconds.
-TIMEOUT = 30
+TIMEOUT = 40
 #: Settings that must come from the test, never from the shell that runs pytest.
 _INHERITED_SETTINGS = ("SAFE_REPORT_ENV", "DATABASE_URL", "REDIS_URL", "INSTANCE_PATH",
                        "SECRET_KEY", "DATA_ENCRYPTION_KEYS", "BLIND_INDEX_KEY",
@@ -115,19 +115,20 @@ def log_of(proc: subprocess.Popen) -> str:
     return proc.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
 
 
-def wait_for(condition: Callable[[], object], *, what: str, procs: list[subprocess.Popen]):
+def wait_for(condition: Callable[[], object], what: str, procs: list[subprocess.Popen], *,
+             timeout: float = TIMEOUT):  # noqa: ANN201
     """Poll ``condition`` until it is truthy; fail with the processes' logs on timeout or death."""
-    deadline = time.monotonic() + TIMEOUT
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if result := condition():
             return result
         for proc in procs:
             if proc.poll() is not None:
-                pytest.fail(f"celery exited ({proc.returncode}) while waiting for {what}:\n"
+                pytest.fail(f"{proc.args[3:5]} exited ({proc.returncode}) waiting for {what}:\n"
                             + log_of(proc)[-4000:])
-        time.sleep(0.1)
-    logs = "\n".join(f"--- {p.args[3:]}\n{log_of(p)[-3000:]}" for p in procs)
-    pytest.fail(f"no {what} after {TIMEOUT} s\n{logs}")
+        time.sleep(0.05)
+    logs = "\n".join(f"--- {p.args[3:5]}\n{log_of(p)[-3000:]}" for p in procs)
+    pytest.fail(f"no {what} after {timeout} s\n{logs}")
 
 
 @pytest.fixture(params=["filesystem", "redis"])

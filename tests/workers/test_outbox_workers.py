@@ -41,12 +41,10 @@ from tests import factories
 from tests.backends import REDIS_URL, RUN_ID
 from tests.factories import AdminFactory, LeadFactory, SchoolFactory, StaffFactory, report_input
 from tests.notifications.smtp_sink import Received, SmtpSink, free_port
-from tests.workers.conftest import BIN, WorkerEnv, log_of, worker_args
+from tests.workers.conftest import BIN, WorkerEnv, log_of, wait_for, worker_args
 
 pytestmark = pytest.mark.worker
 
-#: Every wait in this module gives up after this many seconds.
-WAIT = 40
 #: What each test put in a report that must never reach an inbox (test 8 checks them all).
 FORBIDDEN: set[str] = set()
 #: Every message any SMTP sink of this module received.
@@ -159,25 +157,8 @@ def web_app(env: WorkerEnv, session_app) -> Iterator:  # noqa: ANN001
         session_app.extensions["celery"].set_default()
 
 
-def wait_until(condition: Callable[[], object], what: str, procs: list[subprocess.Popen],
-               timeout: float = WAIT):  # noqa: ANN201
-    """Poll ``condition`` until truthy; fail with the processes' logs on timeout or death."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        for proc in procs:
-            if proc.poll() is not None:
-                pytest.fail(f"{proc.args[3:5]} exited ({proc.returncode}) waiting for {what}:\n"
-                            + log_of(proc)[-4000:])
-        time.sleep(0.05)
-    logs = "\n".join(f"--- {p.args[3:5]}\n{log_of(p)[-3000:]}" for p in procs)
-    pytest.fail(f"no {what} after {timeout} s\n{logs}")
-
-
 def ready(proc: subprocess.Popen) -> None:
-    wait_until(lambda: " ready." in log_of(proc), "worker ready", [proc])
+    wait_for(lambda: " ready." in log_of(proc), "worker ready", [proc])
 
 
 def done_reading(session, value):  # noqa: ANN001, ANN201
@@ -243,7 +224,7 @@ def test_a_critical_report_alerts_every_lead_at_once_without_waiting_for_a_sweep
         expected = {message_id_for(f"critical_alert:case:{submitted.case.id}:staff:{lead.id}")
                     for lead in leads}
 
-        wait_until(lambda: sink.count(expected) == 2, "both critical alerts", [worker])
+        wait_for(lambda: sink.count(expected) == 2, "both critical alerts", [worker])
         latency = max(m.at for m in sink.messages()) - committed
 
     print(f"\n[metrics] critical alert: commit to SMTP in {latency * 1000:.0f} ms (no sweep)")
@@ -288,7 +269,7 @@ def test_a_session_an_hour_away_sends_exactly_one_one_hour_reminder(app, make_en
         reporter_id = message_id_for(reminders[1].key)
         reminder_ids = done_reading(session, [n.id for n in reminders])
 
-        wait_until(lambda: sink.count({staff_id}) and sink.count({reporter_id}),
+        wait_for(lambda: sink.count({staff_id}) and sink.count({reporter_id}),
                    "the 1-hour reminders", [worker, beat])
         time.sleep(2)  # two more sweeps: nothing may come twice
         received = sink.messages()
@@ -325,7 +306,7 @@ def test_a_worker_killed_mid_batch_delivers_everything_after_a_restart(app, make
         with env.celery("beat", "--loglevel", "INFO", name="beat") as beat:
             with env.celery(*worker_args(env), name="worker") as worker:
                 started = time.time()
-                wait_until(lambda: sink.count(expected) >= 150, "150 messages", [worker, beat])
+                wait_for(lambda: sink.count(expected) >= 150, "150 messages", [worker, beat])
                 # SIGKILL the whole worker (its own process group), mid-batch.
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait(timeout=10)
@@ -342,12 +323,12 @@ def test_a_worker_killed_mid_batch_delivers_everything_after_a_restart(app, make
                     Notification.attempts > 0)).scalar_one())
 
             with env.celery(*worker_args(env), name="worker-restarted") as again:
-                wait_until(lambda: len({i for i in sink.ids() if i in expected}) == 500,
+                wait_for(lambda: len({i for i in sink.ids() if i in expected}) == 500,
                            "all 500 messages after the restart", [again, beat])
                 finished = time.time()
                 # Once every row is recorded as sent, nothing can be sent again: the count
                 # of repeats is final.
-                wait_until(lambda: statuses(session, ids) == {NotificationStatus.SENT: 500},
+                wait_for(lambda: statuses(session, ids) == {NotificationStatus.SENT: 500},
                            "every row recorded as sent", [again, beat])
                 time.sleep(0.5)
                 assert_clean_logs(again)
@@ -388,17 +369,17 @@ def test_mail_server_down_then_back_delivers_everything_once(app, make_env, redi
                 return done_reading(session, session.execute(select(func.min(
                     Notification.attempts)).where(Notification.id.in_(ids))).scalar_one()) >= 2
 
-            wait_until(all_retried, "a second failed attempt at every message", [worker, beat])
+            wait_for(all_retried, "a second failed attempt at every message", [worker, beat])
             session.expire_all()
             errors = done_reading(session, set(session.scalars(
                 select(Notification.last_error).where(Notification.id.in_(ids)))))
             down_for = time.time()
             sink.start()
             expected = ids_for(session, ids)
-            wait_until(lambda: len(set(sink.ids()) & expected) == 30, "all 30 after the outage",
+            wait_for(lambda: len(set(sink.ids()) & expected) == 30, "all 30 after the outage",
                        [worker, beat])
             back_in = time.time() - down_for
-            wait_until(lambda: statuses(session, ids) == {NotificationStatus.SENT: 30},
+            wait_for(lambda: statuses(session, ids) == {NotificationStatus.SENT: 30},
                        "every row recorded as sent", [worker, beat])
             time.sleep(1)  # a sweep more: nothing may come twice
             assert_clean_logs(worker)
@@ -479,7 +460,7 @@ def test_redis_restarted_under_the_worker_and_beat_loses_nothing(app, make_env, 
 
             before = queue("before")
             first = ids_for(session, before)
-            wait_until(lambda: len(set(sink.ids()) & first) == 20, "mail before the restart",
+            wait_for(lambda: len(set(sink.ids()) & first) == 20, "mail before the restart",
                        [worker, beat])
 
             server.kill()
@@ -491,10 +472,10 @@ def test_redis_restarted_under_the_worker_and_beat_loses_nothing(app, make_env, 
             server.start()
 
             expected = first | ids_for(session, during)
-            wait_until(lambda: len(set(sink.ids()) & expected) == 40, "mail after the restart",
+            wait_for(lambda: len(set(sink.ids()) & expected) == 40, "mail after the restart",
                        [worker, beat])
             # beat ticks again and a worker runs what it sends.
-            wait_until(lambda: (hb := env.heartbeat("beat")) and hb.last_seen_dt > restarted,
+            wait_for(lambda: (hb := env.heartbeat("beat")) and hb.last_seen_dt > restarted,
                        "a heartbeat after the restart", [worker, beat])
             recovered = time.time()
             time.sleep(2)
@@ -539,7 +520,7 @@ def test_two_workers_sweeping_at_once_never_send_the_same_row(app, postgres, mak
                     sender.send_task("workers.tasks.notifications.deliver_due", queue=env.queue)
             finally:
                 sender.close()
-            wait_until(lambda: len(set(sink.ids()) & expected) == 300, "300 messages", [a, b])
+            wait_for(lambda: len(set(sink.ids()) & expected) == 300, "300 messages", [a, b])
             time.sleep(1)
             assert_clean_logs(a, b)
         final = statuses(session, ids)
@@ -585,12 +566,12 @@ def test_two_workers_escalating_at_once_send_each_level_once(app, postgres, make
                 return session.execute(select(func.count()).select_from(Case).where(
                     Case.id.in_(case_ids), Case.escalation_level == 1)).scalar_one() == 40
 
-            wait_until(escalated, "level 1 on all 40 cases", [a, b])
+            wait_for(escalated, "level 1 on all 40 cases", [a, b])
             session.expire_all()
             notes = list(session.scalars(select(Notification).where(
                 Notification.kind == "escalation", Notification.case_id.in_(case_ids))))
             expected = {message_id_for(n.key) for n in notes}
-            wait_until(lambda: len(set(sink.ids()) & expected) == len(expected),
+            wait_for(lambda: len(set(sink.ids()) & expected) == len(expected),
                        "every escalation email", [a, b])
             time.sleep(1)
             assert_clean_logs(a, b)
@@ -658,7 +639,7 @@ def test_no_email_contains_report_text_names_or_case_keys(app, make_env, redis_b
             sender.send_task("workers.tasks.notifications.deliver_due", queue=env.queue)
         finally:
             sender.close()
-        wait_until(lambda: not statuses(session, session.scalars(select(Notification.id)))
+        wait_for(lambda: not statuses(session, session.scalars(select(Notification.id)))
                    .get(NotificationStatus.PENDING), "every notification sent", [worker])
         final = statuses(session, session.scalars(select(Notification.id)))
 
