@@ -11,7 +11,6 @@ so the table is a true alternative to the picture.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +21,7 @@ from pygal.style import Style
 from app.cases.vocabulary import IncidentKind, Platform
 from app.dashboard.services import (YEAR_NOT_GIVEN, DashboardFilters, Trends,
                                     outcome_distribution, year_label)
+from app.svg import without_scripts
 
 STYLE = Style(
     background="#ffffff", plot_background="#ffffff", foreground="#1b1b1b",
@@ -35,9 +35,6 @@ STYLE = Style(
 
 #: Weekly charts label every fourth week once they hold more than this many.
 MANY_WEEKS = 16
-_SVG = "http://www.w3.org/2000/svg"
-ET.register_namespace("", _SVG)
-ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
 
 
 @dataclass(frozen=True)
@@ -108,17 +105,7 @@ def render(chart: ChartData) -> str:
         ])
     if not drawn:
         svg.add(chart.title, [])
-    return _without_scripts(svg.render(is_unicode=True))
-
-
-def _without_scripts(svg: str) -> str:
-    """Drop the config script pygal always embeds: the chart's CSP would block it anyway."""
-    root = ET.fromstring(svg)
-    for parent in list(root.iter()):
-        for child in list(parent):
-            if child.tag == f"{{{_SVG}}}script":
-                parent.remove(child)
-    return ET.tostring(root, encoding="unicode")
+    return without_scripts(svg.render(is_unicode=True))
 
 
 # -- the dashboard's charts ------------------------------------------------------------------

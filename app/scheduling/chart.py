@@ -7,18 +7,17 @@ The case page carries the same numbers as a table for screen readers.
 
 from __future__ import annotations
 
-import re
 from zoneinfo import ZoneInfo
 
 import pygal
 from pygal.style import Style
 
 from app.scheduling.services import CaseSessions
+from app.svg import without_scripts
 
 MAX_TOTAL = 40
 OUTCOME_COLOUR = "#1d70b8"
 SESSION_COLOUR = "#b35900"
-_SCRIPT = re.compile(rb"<script\b.*?</script>", re.DOTALL)
 
 _STYLE = Style(
     background="#ffffff",
@@ -86,5 +85,4 @@ def render_outcome_chart(data: CaseSessions, tz: ZoneInfo) -> bytes:
         chart.add(f"Session cut-off ({data.session_cutoff})",
                   [(x, data.session_cutoff) for x in edges], show_dots=False,
                   stroke_style={"width": 2, "dasharray": "2, 4"})
-    # pygal writes an inline config script even with js=[]; an image would not run it anyway.
-    return _SCRIPT.sub(b"", chart.render())
+    return without_scripts(chart.render()).encode()
