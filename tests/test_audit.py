@@ -241,3 +241,28 @@ def test_concurrent_appends_to_one_school_keep_a_single_chain(backends):
     finally:
         security._keyring = keyring_before
         celery_state.default_app = celery_before
+
+
+def test_pending_changes_are_written_before_the_chain_is_locked(session, engine):
+    """The scans lock case rows, then the chain; an entry written after an unsaved change
+    must do the same (row, then chain) or the two can deadlock on PostgreSQL."""
+    from tests.factories import make_case
+    from tests.helpers import StatementCounter
+
+    school = SchoolFactory()
+    case = make_case(session, school)
+    session.commit()
+    case.escalation_level = 2  # changed, not yet flushed
+    with StatementCounter(engine) as counter:
+        audit.record(session, "case.viewed", school_id=school.id, case_id=case.id)
+    session.commit()
+
+    sent = counter.statements
+    update = next(i for i, s in enumerate(sent) if s.startswith("UPDATE case_file"))
+    written = next(i for i, s in enumerate(sent) if s.startswith("INSERT INTO audit_entry"))
+    if engine.dialect.name == "postgresql":
+        lock = next(i for i, s in enumerate(sent) if "pg_advisory_xact_lock" in s)
+        assert update < lock < written, sent
+    assert update < written
+    session.expire_all()
+    assert session.get(type(case), case.id).escalation_level == 2

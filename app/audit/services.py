@@ -54,9 +54,9 @@ _LOCK = text("SELECT pg_advisory_xact_lock(:ns, :key)")
 
 def _lock_chain(session: Session, school_id: int | None) -> None:
     """Serialise appends to one school's chain until the transaction ends."""
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        session.execute(_LOCK, {"ns": 0x5AFE, "key": school_id or 0})
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK, {"ns": 0x5AFE, "key": school_id or 0})
     # SQLite serialises writers itself.
 
 
@@ -73,6 +73,9 @@ def record(
     at: datetime | None = None,
 ) -> AuditEntry:
     """Append an entry to the school's chain; the caller commits."""
+    # Pending row changes go first, as the scans take row locks before the chain's
+    # lock: the other order could deadlock with them.
+    session.flush()
     _lock_chain(session, school_id)
     entry = _chained(school_id, _chain_head(session, school_id), action=action,
                      actor_kind=actor_kind, actor_id=actor_id, case_id=case_id, target=target,
@@ -101,24 +104,29 @@ _HEAD_NO_SCHOOL = (select(AuditEntry.entry_hash).where(AuditEntry.school_id.is_(
 
 
 def _chain_head(session: Session, school_id: int | None) -> str:
+    conn = session.connection()
     if school_id is None:
-        return session.execute(_HEAD_NO_SCHOOL).scalar_one_or_none() or GENESIS
-    return session.execute(_HEAD, {"school_id": school_id}).scalar_one_or_none() or GENESIS
+        return conn.execute(_HEAD_NO_SCHOOL).scalar_one_or_none() or GENESIS
+    return conn.execute(_HEAD, {"school_id": school_id}).scalar_one_or_none() or GENESIS
+
+
+_HEADS = text("SELECT s.id, (SELECT a.entry_hash FROM audit_entry a WHERE a.school_id = s.id"
+              " ORDER BY a.id DESC LIMIT 1) FROM unnest(CAST(:ids AS integer[])) AS s(id)")
+_LOCK_MANY = text("SELECT pg_advisory_xact_lock(:ns, k)"
+                  " FROM unnest(CAST(:keys AS integer[])) AS k ORDER BY k")
+_INSERT = insert(AuditEntry.__table__)
 
 
 def _chain_heads(session: Session, school_ids: list[int]) -> dict[int, str]:
     """The last hash of each school's chain, one index probe per school."""
-    if session.get_bind().dialect.name != "postgresql":
+    if len(school_ids) == 1 or session.get_bind().dialect.name != "postgresql":
         return {school_id: _chain_head(session, school_id) for school_id in school_ids}
-    rows = session.execute(text(
-        "SELECT s.id, (SELECT a.entry_hash FROM audit_entry a WHERE a.school_id = s.id"
-        " ORDER BY a.id DESC LIMIT 1) FROM unnest(CAST(:ids AS integer[])) AS s(id)"),
-        {"ids": school_ids})
+    rows = session.connection().execute(_HEADS, {"ids": school_ids})
     return {school_id: head or GENESIS for school_id, head in rows}
 
 
 def record_many(session: Session, entries: list[dict[str, Any]]) -> int:
-    """Append many entries, of one school or several, in a few statements (the scans).
+    """Append many entries, of one school or several, in a few statements.
 
     Each entry is a dict of :func:`record`'s keyword arguments (``school_id``,
     ``action`` and ``actor_kind`` required; ``actor_id``, ``case_id``, ``target``,
@@ -134,11 +142,11 @@ def record_many(session: Session, entries: list[dict[str, Any]]) -> int:
     for item in entries:
         by_school.setdefault(item["school_id"], []).append(item)
     school_ids = sorted(by_school)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:ns, k)"
-                             " FROM unnest(CAST(:keys AS integer[])) AS k ORDER BY k"),
-                        {"ns": 0x5AFE, "keys": school_ids})
     session.flush()  # entries added to the session before these come first in their chains
+    if len(school_ids) == 1:
+        _lock_chain(session, school_ids[0])
+    elif session.get_bind().dialect.name == "postgresql":
+        session.connection().execute(_LOCK_MANY, {"ns": 0x5AFE, "keys": school_ids})
     heads = _chain_heads(session, school_ids)
     rows = []
     for school_id in school_ids:
@@ -147,7 +155,7 @@ def record_many(session: Session, entries: list[dict[str, Any]]) -> int:
             entry = _chained(**item, prev=prev)
             prev = entry.entry_hash
             rows.append({column: getattr(entry, column) for column in _ENTRY_COLUMNS})
-    session.execute(insert(AuditEntry.__table__), rows)
+    session.connection().execute(_INSERT, rows)
     return len(rows)
 
 
