@@ -103,6 +103,8 @@ class BaseConfig:
         self.HEARTBEAT_INTERVAL_SECONDS = _int(environ, "HEARTBEAT_INTERVAL_SECONDS", 60)
         #: PostgreSQL connect timeout: /readyz must answer quickly when the database is gone.
         self.DATABASE_CONNECT_TIMEOUT = _int(environ, "DATABASE_CONNECT_TIMEOUT", 2)
+        #: How long each process keeps a school it looked up for the student pages (0: off).
+        self.SCHOOL_CACHE_SECONDS = _int(environ, "SCHOOL_CACHE_SECONDS", 60)
 
         self.RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI") or self.REDIS_URL or "memory://"
         self.RATELIMIT_KEY_PREFIX = env("RATELIMIT_KEY_PREFIX") or "safe-report"

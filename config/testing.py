@@ -15,6 +15,9 @@ class TestingConfig(BaseConfig):
 
     def finalise(self) -> None:
         self.TESTING = True
+        # Tests reuse slugs across databases and change schools in place; the
+        # cache has its own tests, which turn it on.
+        self.SCHOOL_CACHE_SECONDS = 0
         self.SECRET_KEY = self.SECRET_KEY or secrets.token_urlsafe(32)
         self.DATA_ENCRYPTION_KEYS = self.DATA_ENCRYPTION_KEYS or (
             "t1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()

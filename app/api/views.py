@@ -11,6 +11,7 @@ from app.api import PROBLEM_JSON, ProblemSchema, bp
 from app.api.schemas import (EvidenceCreatedSchema, EvidenceUploadSchema, MessageCreateSchema,
                              MessageSchema, ReportCreatedSchema, ReportCreateSchema,
                              ReportStatusSchema)
+from app.cases.vocabulary import Risk
 from app.errors import DomainError, NotFound
 from app.extensions import db, limiter
 from app.reporting import services as reporting
@@ -100,14 +101,12 @@ class SchoolReports(MethodView):
             reporter_name=identity["name"] if identity else None,
             year_group=identity.get("year_group") if identity else None,
             contact=identity.get("contact") if identity else None,
+            reply_email=data.get("reply_email") or None,
         )
         result = reporting.submit_report(db.session, school, payload)
-        if data.get("reply_email"):
-            reporting.set_reply_email(db.session, result.report, data["reply_email"])
         db.session.commit()
-        return {"case_key": result.case_key, "reference": result.case.reference,
-                "status": result.case.status.value,
-                "help_now": result.case.risk.value == "critical"}
+        return {"case_key": result.case_key, "reference": result.reference,
+                "status": result.status.value, "help_now": result.risk is Risk.CRITICAL}
 
 
 @bp.route("/report")

@@ -127,7 +127,7 @@ def set_risk(session: Session, user: StaffUser, case_id: int, risk: str | Risk, 
                           body=reason, data={"from": previous.value, "to": new.value}, now=now,
                           detail={"from": previous.value, "to": new.value})
     if new is Risk.CRITICAL:
-        alert_leads(session, case)
+        alert_leads(session, case.school_id, case.id, case.reference)
     return event
 
 

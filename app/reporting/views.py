@@ -12,6 +12,7 @@ from flask import (current_app, g, make_response, redirect, render_template, req
                    session, url_for)
 from markupsafe import Markup
 
+from app.cases.vocabulary import Risk
 from app.errors import DomainError
 from app.extensions import db, limiter, login_manager
 from app.reporting import bp
@@ -70,6 +71,7 @@ def _report_input(form: ReportForm) -> reporting.ReportInput:
         reporter_name=form.reporter_name.data if confidential else None,
         year_group=int(form.year_group.data) if confidential and form.year_group.data else None,
         contact=form.contact.data if confidential else None,
+        reply_email=form.reply_email.data or None,
     )
 
 
@@ -105,8 +107,6 @@ def report(slug: str):
     if form.validate_on_submit():
         try:
             result = reporting.submit_report(db.session, school, _report_input(form))
-            if form.reply_email.data:
-                reporting.set_reply_email(db.session, result.report, form.reply_email.data)
         except DomainError as exc:
             db.session.rollback()
             error = exc.message
@@ -119,7 +119,7 @@ def report(slug: str):
             db.session.commit()
             # Shown once, in this response only: never in a URL, a cookie or a log.
             return render_template("reporting/submitted.html", school=school,
-                                   case_key=result.case_key, is_urgent=result.case.risk.value == "critical")
+                                   case_key=result.case_key, is_urgent=result.risk is Risk.CRITICAL)
     status = 422 if (error or form.errors) else 200
     return render_template("reporting/report.html", school=school, form=form, error=error), status
 

@@ -221,14 +221,15 @@ def test_a_critical_report_alerts_every_lead_at_once_without_waiting_for_a_sweep
         session.commit()
         committed = time.time()
         FORBIDDEN.add(submitted.case_key)
-        expected = {message_id_for(f"critical_alert:case:{submitted.case.id}:staff:{lead.id}")
+        expected = {message_id_for(f"critical_alert:case:{submitted.case_id}:staff:{lead.id}")
                     for lead in leads}
+        emails = sorted(lead.email for lead in leads)
 
         wait_for(lambda: sink.count(expected) == 2, "both critical alerts", [worker])
         latency = max(m.at for m in sink.messages()) - committed
 
     print(f"\n[metrics] critical alert: commit to SMTP in {latency * 1000:.0f} ms (no sweep)")
-    assert sorted(m.rcpt[0] for m in sink.messages()) == sorted(lead.email for lead in leads)
+    assert sorted(m.rcpt[0] for m in sink.messages()) == emails
     assert latency < 10
     assert f"Task workers.tasks.notifications.deliver[" in log_of(worker)
     assert "Task workers.tasks.notifications.deliver_due[" not in log_of(worker)
