@@ -39,14 +39,25 @@ def post_form(client, url: str, data: dict, *, form_url: str | None = None):  # 
 
 
 class StatementCounter:
-    """Counts SQL statements sent through the engine while active."""
+    """Collects the SQL statements sent through the engine while active.
 
-    def __init__(self, engine) -> None:  # noqa: ANN001
+    With ``work_only``, transaction control (BEGIN, SAVEPOINT, RELEASE, ROLLBACK)
+    is left out, since the test session turns each request's transaction into a
+    savepoint, and whitespace is squeezed.
+    """
+
+    _CONTROL = ("BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK")
+
+    def __init__(self, engine, *, work_only: bool = False) -> None:  # noqa: ANN001
         self.engine = engine
+        self.work_only = work_only
         self.statements: list[str] = []
 
     def _count(self, conn, cursor, statement, *args) -> None:  # noqa: ANN001, ANN002
-        self.statements.append(statement)
+        if not self.work_only:
+            self.statements.append(statement)
+        elif not statement.lstrip().upper().startswith(self._CONTROL):
+            self.statements.append(" ".join(statement.split()))
 
     def __enter__(self) -> "StatementCounter":
         event.listen(self.engine, "before_cursor_execute", self._count)

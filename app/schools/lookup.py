@@ -13,7 +13,6 @@ stay private to the request).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
@@ -35,7 +34,6 @@ class SchoolCache:
         self.seconds = seconds
         self._clock = clock
         self._entries: dict[str, tuple[float, School]] = {}
-        self._lock = threading.Lock()
 
     def get(self, session: Session, slug: str) -> School | None:
         now = self._clock()
@@ -48,17 +46,8 @@ class SchoolCache:
         # Every column is loaded and School has no relationships, so the detached
         # copy answers every attribute without a session.
         session.expunge(school)
-        with self._lock:
-            self._entries[slug] = (now + self.seconds, school)
+        self._entries[slug] = (now + self.seconds, school)  # one assignment: thread-safe
         return school
-
-    def forget(self, slug: str | None = None) -> None:
-        """Drop one school (or all): the next request reads it again."""
-        with self._lock:
-            if slug is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(slug, None)
 
 
 def school_cache() -> SchoolCache:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from app.security import keyring
 from tests.factories import SchoolFactory
-from tests.helpers import csrf_token, unique_address
+from tests.helpers import StatementCounter, csrf_token, unique_address
 
 _CASE_KEY = re.compile(r"data-case-key>([^<]+)<")
 @pytest.fixture
@@ -152,22 +152,9 @@ def audit_actions(session, case_id: int | None = None) -> list[str]:  # noqa: AN
 
 @contextmanager
 def counted_statements(engine) -> Iterator[list[str]]:  # noqa: ANN001
-    """Collect the SQL statements sent through ``engine`` inside the block.
-
-    Transaction control (BEGIN, SAVEPOINT, RELEASE, ROLLBACK) is left out: the
-    test session turns each request's transaction into a savepoint.
-    """
-    statements: list[str] = []
-
-    def collect(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001
-        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK")):
-            statements.append(" ".join(statement.split()))
-
-    sa.event.listen(engine, "before_cursor_execute", collect)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", collect)
+    """The SQL statements sent through ``engine`` inside the block, without transaction control."""
+    with StatementCounter(engine, work_only=True) as counter:
+        yield counter.statements
 
 
 @contextmanager
