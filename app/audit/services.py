@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import ColumnElement, Integer, bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditCheckpoint, AuditEntry
@@ -49,14 +49,24 @@ def compute_hash(entry: AuditEntry) -> str:
     return hashlib.sha256(_canonical(entry)).hexdigest()
 
 
+#: Namespace of the advisory locks that serialise appends to a chain (one key per school).
+LOCK_NAMESPACE = 0x5AFE
 _LOCK = text("SELECT pg_advisory_xact_lock(:ns, :key)")
+
+
+def chain_lock() -> ColumnElement:
+    """PostgreSQL's call that takes a chain's lock, to select along with other work.
+
+    It takes the school's id as the parameter ``chain_school`` (0 for entries of no school).
+    """
+    return func.pg_advisory_xact_lock(LOCK_NAMESPACE, bindparam("chain_school", type_=Integer))
 
 
 def _lock_chain(session: Session, school_id: int | None) -> None:
     """Serialise appends to one school's chain until the transaction ends."""
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK, {"ns": 0x5AFE, "key": school_id or 0})
+        conn.execute(_LOCK, {"ns": LOCK_NAMESPACE, "key": school_id or 0})
     # SQLite serialises writers itself.
 
 
@@ -77,7 +87,7 @@ def record(
     # lock: the other order could deadlock with them.
     session.flush()
     _lock_chain(session, school_id)
-    entry = _chained(school_id, _chain_head(session, school_id), action=action,
+    entry = _chained(school_id, chain_head(session, school_id), action=action,
                      actor_kind=actor_kind, actor_id=actor_id, case_id=case_id, target=target,
                      detail=detail, at=at)
     session.add(entry)
@@ -103,7 +113,8 @@ _HEAD_NO_SCHOOL = (select(AuditEntry.entry_hash).where(AuditEntry.school_id.is_(
                    .order_by(AuditEntry.id.desc()).limit(1))
 
 
-def _chain_head(session: Session, school_id: int | None) -> str:
+def chain_head(session: Session, school_id: int | None) -> str:
+    """The hash of the school's last entry; read it after taking the chain's lock."""
     conn = session.connection()
     if school_id is None:
         return conn.execute(_HEAD_NO_SCHOOL).scalar_one_or_none() or GENESIS
@@ -120,7 +131,7 @@ _INSERT = insert(AuditEntry.__table__)
 def _chain_heads(session: Session, school_ids: list[int]) -> dict[int, str]:
     """The last hash of each school's chain, one index probe per school."""
     if len(school_ids) == 1 or session.get_bind().dialect.name != "postgresql":
-        return {school_id: _chain_head(session, school_id) for school_id in school_ids}
+        return {school_id: chain_head(session, school_id) for school_id in school_ids}
     rows = session.connection().execute(_HEADS, {"ids": school_ids})
     return {school_id: head or GENESIS for school_id, head in rows}
 
@@ -138,25 +149,34 @@ def record_many(session: Session, entries: list[dict[str, Any]]) -> int:
     """
     if not entries:
         return 0
-    by_school: dict[int, list[dict[str, Any]]] = {}
-    for item in entries:
-        by_school.setdefault(item["school_id"], []).append(item)
-    school_ids = sorted(by_school)
+    school_ids = sorted({item["school_id"] for item in entries})
     session.flush()  # entries added to the session before these come first in their chains
     if len(school_ids) == 1:
         _lock_chain(session, school_ids[0])
     elif session.get_bind().dialect.name == "postgresql":
-        session.connection().execute(_LOCK_MANY, {"ns": 0x5AFE, "keys": school_ids})
-    heads = _chain_heads(session, school_ids)
+        session.connection().execute(_LOCK_MANY, {"ns": LOCK_NAMESPACE, "keys": school_ids})
+    rows = chained_rows(_chain_heads(session, school_ids), entries)
+    session.connection().execute(_INSERT, rows)
+    return len(rows)
+
+
+def chained_rows(heads: dict[int | None, str], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The audit_entry rows for ``entries`` (as :func:`record_many` takes them), hashed in chain.
+
+    ``heads`` holds each school's current chain head, read under its lock. Each
+    school's rows follow one another in the order given and must be inserted so.
+    """
+    by_school: dict[int | None, list[dict[str, Any]]] = {}
+    for item in entries:
+        by_school.setdefault(item["school_id"], []).append(item)
     rows = []
-    for school_id in school_ids:
+    for school_id in sorted(by_school):
         prev = heads[school_id]
         for item in by_school[school_id]:
             entry = _chained(**item, prev=prev)
             prev = entry.entry_hash
             rows.append({column: getattr(entry, column) for column in _ENTRY_COLUMNS})
-    session.connection().execute(_INSERT, rows)
-    return len(rows)
+    return rows
 
 
 _ENTRY_COLUMNS = ("school_id", "created_dt", "actor_kind", "actor_id", "action", "case_id",

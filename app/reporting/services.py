@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Connection, func, insert, inspect, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, func, inspect, select
 from sqlalchemy.orm import Session, undefer
 
 from app.audit import services as audit
+from app.audit.models import AuditEntry
 from app.auth.models import StaffUser
 from app.cases.identifier_models import CaseIdentifier, IdentifierKind
 from app.cases.deadlines import mark_staff_action, start_deadline
@@ -23,6 +23,7 @@ from app.cases.references import new_reference
 from app.cases.vocabulary import CaseStatus, IncidentKind, Platform, ReporterRole, Risk, to_mask
 from app.db import utcnow
 from app.errors import DomainError, NotFound, ValidationFailed
+from app.inserts import full_row, insert_together
 from app.notifications.outbox import queue_notification
 from app.notifications.recipients import StaffDirectory
 from app.policy import require_case_work
@@ -187,12 +188,12 @@ def submit_report(session: Session, school: School, data: ReportInput,
     """Store a new report and open its case; the caller commits.
 
     Nothing that identifies the sender's device or network is stored. The rows
-    go in as plain INSERTs on the session's connection, not through the ORM's
-    unit of work, which costs more than the statements it sends: the case, the
-    report (with the reply address, if given), its first event, the blind
-    indexes and the audit entries are six statements (seven when handles or a
-    name are given), on one connection and in the caller's transaction.
-    Critical reports also queue the leads' alerts.
+    (the case, the report with the reply address if given, its first event,
+    the blind indexes and the audit entries) are built first and written
+    together (:func:`app.inserts.insert_together`): on PostgreSQL a submission
+    is three statements, the school's audit chain locked with the two new ids
+    reserved, the chain's head read, and one INSERT of everything. Critical
+    reports also queue the leads' alerts.
     """
     now = now or utcnow()
     clean = validate(data)
@@ -206,9 +207,12 @@ def submit_report(session: Session, school: School, data: ReportInput,
     start_deadline(case, school, now)
     session.flush()  # anything pending in the session goes first
     conn = session.connection()
-    case_id, reference = _insert_case(conn, school, _column_values(case))
+    case_id, report_id = _reserve_ids(conn, school.id)
+    head = audit.chain_head(session, school.id)
     case_key = new_case_key()
-    report_id = conn.execute(_INSERT_REPORT, {
+    target = f"report:{report_id}"
+    report = full_row(Report.__table__, {
+        "id": report_id,
         "school_id": school.id,
         "case_id": case_id,
         "created_dt": now,
@@ -227,58 +231,66 @@ def submit_report(session: Session, school: School, data: ReportInput,
         "handles": clean["handles"],
         "reporter_identity": clean["identity"],
         "reply_email": clean["reply_email"],
-    }).scalar_one()
-    conn.execute(_INSERT_EVENT, {
+    })
+    event = full_row(CaseEvent.__table__, {
         "school_id": school.id, "case_id": case_id, "kind": EventKind.REPORT_SUBMITTED,
         "created_dt": now, "data": {"report_id": report_id, "risk": risk.value}})
-    target = f"report:{report_id}"
-    index_identifiers(conn, school.id, case_id, target, handles=clean["handles"],
-                      names=[clean["identity"]["name"]] if clean["identity"] else [])
+    identifiers = identifier_rows(school.id, case_id, target, handles=clean["handles"],
+                                  names=[clean["identity"]["name"]] if clean["identity"] else [])
     entries = [{"school_id": school.id, "action": "report.submitted", "actor_kind": "reporter",
                 "case_id": case_id, "target": target, "at": now,
                 "detail": {"risk": risk.value, "anonymous": clean["is_anonymous"]}}]
     if clean["reply_email"]:
         entries.append({"school_id": school.id, "action": "report.reply_email_set",
                         "actor_kind": "reporter", "case_id": case_id, "at": now})
-    audit.record_many(session, entries)
+    rest = [(Report.__table__, [report]), (CaseEvent.__table__, [event]),
+            (CaseIdentifier.__table__, identifiers),
+            (AuditEntry.__table__, audit.chained_rows({school.id: head}, entries))]
+    case_row = full_row(Case.__table__, {**_column_values(case), "id": case_id})
+    for _ in range(20):
+        # A reference already taken in the school writes nothing, and another is drawn.
+        case_row["reference"] = reference = new_reference(school.slug)
+        if insert_together(conn, Case.__table__, case_row, unique=("school_id", "reference"),
+                           rest=rest, inherit=_FROM_CASE) is not None:
+            break
+    else:  # 20 misses in a space of 2**30 per school means something else is wrong
+        raise RuntimeError("could not find a free case reference")
     if risk is Risk.CRITICAL:
         alert_leads(session, school.id, case_id, reference)
     return SubmittedReport(case_id=case_id, report_id=report_id, reference=reference,
                            status=CaseStatus.NEW, risk=risk, case_key=case_key, session=session)
 
 
-# Statements run on every submission are built once: SQLAlchemy keeps a statement's
-# cache key on the statement object, and working it out again for a fresh statement
-# costs more than the rest of the query (about 0.12 ms each).
-_INSERT_REPORT = insert(Report.__table__).returning(Report.__table__.c.id)
-_INSERT_EVENT = insert(CaseEvent.__table__)
-_INSERT_IDENTIFIERS = insert(CaseIdentifier.__table__)
+#: What every row of a submission copies from its new case (the same values, sent once).
+_FROM_CASE = {"case_id": "id", "school_id": "school_id", "created_dt": "created_dt"}
 #: Case columns the application sets (the rest take their column defaults).
 _CASE_COLUMNS = tuple(attr.key for attr in inspect(Case).column_attrs if attr.key != "id")
-_INSERT_CASE = {
-    # A reference already taken in the school inserts nothing, and another is drawn.
-    name: dialect.insert(Case.__table__)
-    .on_conflict_do_nothing(index_elements=["school_id", "reference"])
-    .returning(Case.__table__.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+_CASE_ID, _REPORT_ID = Case.__table__.c.id, Report.__table__.c.id
+# Ids for a submission's case and report, reserved up front so that every row can name
+# them; on PostgreSQL with the school's audit chain lock, taken before its head is read.
+# (SQLite holds the write lock from BEGIN IMMEDIATE, so the next ids are safe to take.)
+_RESERVE_IDS = {
+    "postgresql": select(
+        audit.chain_lock(),
+        func.nextval(func.pg_get_serial_sequence(Case.__table__.name, "id")),
+        func.nextval(func.pg_get_serial_sequence(Report.__table__.name, "id"))),
+    "sqlite": select(
+        select(func.coalesce(func.max(_CASE_ID), 0) + 1).scalar_subquery(),
+        select(func.coalesce(func.max(_REPORT_ID), 0) + 1).scalar_subquery()),
 }
+
+
+def _reserve_ids(conn: Connection, school_id: int) -> tuple[int, int]:
+    statement = _RESERVE_IDS[conn.dialect.name]
+    row = conn.execute(statement, {"chain_school": school_id} if conn.dialect.name == "postgresql"
+                       else {}).one()
+    return row[-2], row[-1]
 
 
 def _column_values(obj: object) -> dict:
     """The columns set on a transient ORM object (its defaults are not applied yet)."""
     state = vars(obj)
     return {key: state[key] for key in _CASE_COLUMNS if key in state}
-
-
-def _insert_case(conn: Connection, school: School, values: dict) -> tuple[int, str]:
-    statement = _INSERT_CASE[conn.dialect.name]
-    for _ in range(20):
-        reference = new_reference(school.slug)
-        case_id = conn.execute(statement, {**values, "reference": reference}).scalar()
-        if case_id is not None:
-            return case_id, reference
-    # 20 misses in a space of 2**30 per school means something else is wrong.
-    raise RuntimeError("could not find a free case reference")
 
 
 def handle_digest(platform: str, handle: str) -> str:
@@ -289,18 +301,17 @@ def name_digest(name: str) -> str:
     return keyring().blind_index("student_name", name)
 
 
-def index_identifiers(conn: Connection, school_id: int, case_id: int, source: str, *,
-                      handles: list[dict[str, str]], names: list[str]) -> None:
-    """Store blind indexes of the handles and names named, for exact matching later (one INSERT)."""
+def identifier_rows(school_id: int, case_id: int, source: str, *,
+                    handles: list[dict[str, str]], names: list[str]) -> list[dict]:
+    """Blind indexes of the handles and names named, for exact matching later (one row each)."""
     rows: dict[str, IdentifierKind] = {}
     for item in handles:
         rows.setdefault(handle_digest(item["platform"], item["handle"]), IdentifierKind.HANDLE)
     for name in names:
         rows.setdefault(name_digest(name), IdentifierKind.STUDENT_NAME)
-    if rows:
-        conn.execute(_INSERT_IDENTIFIERS, [
-            {"school_id": school_id, "case_id": case_id, "digest": digest, "kind": kind,
-             "source": source} for digest, kind in rows.items()])
+    return [full_row(CaseIdentifier.__table__, {
+        "school_id": school_id, "case_id": case_id, "digest": digest, "kind": kind,
+        "source": source}) for digest, kind in rows.items()]
 
 
 def alert_leads(session: Session, school_id: int, case_id: int, reference: str) -> None:
