@@ -18,7 +18,8 @@ from app.extensions import db, limiter, login_manager
 from app.reporting import bp
 from app.reporting import services as reporting
 from app.reporting.evidence import size_words
-from app.reporting.forms import EndForm, EvidenceForm, KeyForm, MessageForm, ReplyEmailForm, ReportForm
+from app.reporting.forms import (EndForm, EvidenceForm, KeyForm, MessageForm, ReplyEmailForm,
+                                 ReportForm, quick_report_data)
 from app.reporting.models import Report
 from app.reporting.ratelimit import anonymous_client_key, key_attempt_failed
 from app.sessions import is_student_request
@@ -53,25 +54,26 @@ def start(slug: str):
     return render_template("reporting/start.html", school=school)
 
 
-def _report_input(form: ReportForm) -> reporting.ReportInput:
-    confidential = form.identity.data == "confidential"
+def _report_input(data: dict) -> reporting.ReportInput:
+    """The report from the form's data (``ReportForm.data``, or ``quick_report_data``)."""
+    confidential = data["identity"] == "confidential"
     return reporting.ReportInput(
-        details=form.details.data or "",
-        reporter_role=form.reporter_role.data or "",
-        is_danger=form.is_danger.data == "yes",
-        is_self_harm=form.is_self_harm.data == "yes",
-        kinds=form.kinds.data or [],
-        platforms=form.platforms.data or [],
-        occurred_period=form.occurred_period.data or None,
-        is_ongoing=form.is_ongoing.data == "yes",
-        involved=form.involved.data,
-        handles=[{"platform": h.platform.data or "other", "handle": h.handle.data or ""}
-                 for h in form.handles],
+        details=data["details"] or "",
+        reporter_role=data["reporter_role"] or "",
+        is_danger=data["is_danger"] == "yes",
+        is_self_harm=data["is_self_harm"] == "yes",
+        kinds=data["kinds"] or [],
+        platforms=data["platforms"] or [],
+        occurred_period=data["occurred_period"] or None,
+        is_ongoing=data["is_ongoing"] == "yes",
+        involved=data["involved"],
+        handles=[{"platform": h["platform"] or "other", "handle": h["handle"] or ""}
+                 for h in data["handles"]],
         is_anonymous=not confidential,
-        reporter_name=form.reporter_name.data if confidential else None,
-        year_group=int(form.year_group.data) if confidential and form.year_group.data else None,
-        contact=form.contact.data if confidential else None,
-        reply_email=form.reply_email.data or None,
+        reporter_name=data["reporter_name"] if confidential else None,
+        year_group=int(data["year_group"]) if confidential and data["year_group"] else None,
+        contact=data["contact"] if confidential else None,
+        reply_email=data["reply_email"] or None,
     )
 
 
@@ -102,13 +104,20 @@ def report(slug: str):
     if request.method == "GET":
         return render_template("reporting/report.html", school=school, form=None, error=None,
                                fields=_blank_report_fields())
-    form = ReportForm()
+    # A report filled in as the page offers it skips building the form (see
+    # quick_report_data); any other is checked by the form, which has the messages.
+    form = None
+    data = quick_report_data(request.form)
+    if data is None:
+        form = ReportForm()
+        data = form.data if form.validate_on_submit() else None
     error = None
-    if form.validate_on_submit():
+    if data is not None:
         try:
-            result = reporting.submit_report(db.session, school, _report_input(form))
+            result = reporting.submit_report(db.session, school, _report_input(data))
         except DomainError as exc:
             db.session.rollback()
+            form = form or ReportForm()
             error = exc.message
             if exc.field and hasattr(form, exc.field):
                 # The form passed its own checks, so the service's message is the only one
