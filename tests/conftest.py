@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from tests.backends import REDIS_URL, RUN_ID, Backends, postgres_reachable, redis_reachable
@@ -55,6 +58,31 @@ def make_test_app(backends: Backends, database_url: str, **overrides):
     }
     settings.update(overrides)
     return create_app("testing", overrides=settings)
+
+
+@contextmanager
+def throwaway_app(backends: Backends, label: str) -> Iterator[Flask]:
+    """An app on a migrated database of its own, inside its app context.
+
+    For tests that commit rows the shared database must not keep (audit_entry
+    refuses DELETE). The process-wide keyring and Celery app are put back after.
+    """
+    import flask_migrate
+    from celery import _state as celery_state
+
+    from app import security
+    from app.extensions import db
+
+    keyring_before, celery_before = security._keyring, celery_state.default_app
+    app = make_test_app(backends, backends.new_database(label))
+    try:
+        with app.app_context():
+            flask_migrate.upgrade()
+            yield app
+            db.engine.dispose()
+    finally:
+        security._keyring = keyring_before
+        celery_state.default_app = celery_before
 
 
 @pytest.fixture(scope="session")

@@ -195,52 +195,40 @@ def test_concurrent_appends_to_one_school_keep_a_single_chain(backends):
         pytest.skip("needs PostgreSQL: SQLite has one writer at a time anyway")
     import threading
 
-    import flask_migrate
-    from celery import _state as celery_state
     from sqlalchemy.orm import Session
 
-    from app import security
     from app.extensions import db
-    from tests.conftest import make_test_app
+    from tests.conftest import throwaway_app
 
-    # A throwaway database: these entries are committed, and audit_entry refuses DELETE.
-    keyring_before, celery_before = security._keyring, celery_state.default_app
-    app = make_test_app(backends, backends.new_database("audit_concurrency"))
-    try:
-        with app.app_context():
-            flask_migrate.upgrade()
-            engine = db.engine
-            start = threading.Barrier(4)
-            errors: list[BaseException] = []
+    with throwaway_app(backends, "audit_concurrency"):
+        engine = db.engine
+        start = threading.Barrier(4)
+        errors: list[BaseException] = []
 
-            def append(writer: int) -> None:
-                try:
-                    start.wait()
-                    for i in range(10):
-                        with Session(engine) as s:
-                            audit.record(s, "test.concurrent", school_id=7,
-                                         detail={"writer": writer, "i": i})
-                            s.commit()
-                except BaseException as exc:  # noqa: BLE001
-                    errors.append(exc)
+        def append(writer: int) -> None:
+            try:
+                start.wait()
+                for i in range(10):
+                    with Session(engine) as s:
+                        audit.record(s, "test.concurrent", school_id=7,
+                                     detail={"writer": writer, "i": i})
+                        s.commit()
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
 
-            threads = [threading.Thread(target=append, args=(w,)) for w in range(4)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(timeout=60)
-            assert errors == []
-            with Session(engine) as s:
-                check = audit.verify_chain(s, 7)
-                assert check.is_intact, check
-                assert check.entries_checked == 40
-                prevs = s.scalars(select(AuditEntry.prev_hash)
-                                  .where(AuditEntry.school_id == 7)).all()
-                assert len(set(prevs)) == 40  # no two entries claim the same predecessor
-            engine.dispose()
-    finally:
-        security._keyring = keyring_before
-        celery_state.default_app = celery_before
+        threads = [threading.Thread(target=append, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert errors == []
+        with Session(engine) as s:
+            check = audit.verify_chain(s, 7)
+            assert check.is_intact, check
+            assert check.entries_checked == 40
+            prevs = s.scalars(select(AuditEntry.prev_hash)
+                              .where(AuditEntry.school_id == 7)).all()
+            assert len(set(prevs)) == 40  # no two entries claim the same predecessor
 
 
 def test_pending_changes_are_written_before_the_chain_is_locked(session, engine):

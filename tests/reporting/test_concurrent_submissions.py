@@ -27,69 +27,57 @@ EACH = 8
 def test_parallel_submissions_in_one_school_are_each_stored_once_in_one_chain(backends):
     if not backends.has_postgres:
         pytest.skip("needs PostgreSQL: SQLite has one writer at a time anyway")
-    import flask_migrate
-    from celery import _state as celery_state
     from sqlalchemy.orm import Session
 
-    from app import security
     from app.extensions import db
-    from tests.conftest import make_test_app
+    from tests.conftest import throwaway_app
 
-    # A throwaway database: these entries are committed, and audit_entry refuses DELETE.
-    keyring_before, celery_before = security._keyring, celery_state.default_app
-    app = make_test_app(backends, backends.new_database("submission_concurrency"))
-    try:
-        with app.app_context():
-            flask_migrate.upgrade()
-            engine = db.engine
-            with Session(engine) as s:
-                school = School(slug="parallel", name="Parallel Academy")
-                s.add(school)
-                s.commit()
-                school_id = school.id
-            start = threading.Barrier(WRITERS)
-            errors: list[BaseException] = []
-            submitted: list[tuple[int, int, str]] = []
+    with throwaway_app(backends, "submission_concurrency"):
+        engine = db.engine
+        with Session(engine) as s:
+            school = School(slug="parallel", name="Parallel Academy")
+            s.add(school)
+            s.commit()
+            school_id = school.id
+        start = threading.Barrier(WRITERS)
+        errors: list[BaseException] = []
+        submitted: list[tuple[int, int, str]] = []
 
-            def submit(writer: int) -> None:
-                try:
-                    start.wait()
-                    for i in range(EACH):
-                        with Session(engine) as s:
-                            school = s.get(School, school_id)
-                            result = reporting.submit_report(
-                                s, school, report_input(details=f"writer {writer} report {i}",
-                                                        handles=[{"platform": "tiktok",
-                                                                  "handle": f"@w{writer}"}]))
-                            s.commit()
-                            submitted.append((result.case_id, result.report_id, result.reference))
-                except BaseException as exc:  # noqa: BLE001
-                    errors.append(exc)
+        def submit(writer: int) -> None:
+            try:
+                start.wait()
+                for i in range(EACH):
+                    with Session(engine) as s:
+                        school = s.get(School, school_id)
+                        result = reporting.submit_report(
+                            s, school, report_input(details=f"writer {writer} report {i}",
+                                                    handles=[{"platform": "tiktok",
+                                                              "handle": f"@w{writer}"}]))
+                        s.commit()
+                        submitted.append((result.case_id, result.report_id, result.reference))
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
 
-            threads = [threading.Thread(target=submit, args=(w,)) for w in range(WRITERS)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(timeout=60)
+        threads = [threading.Thread(target=submit, args=(w,)) for w in range(WRITERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
 
-            assert errors == []
-            total = WRITERS * EACH
-            assert len({case_id for case_id, _, _ in submitted}) == total
-            with Session(engine) as s:
-                for model in (Case, Report, CaseEvent, AuditEntry):
-                    count = s.scalar(select(func.count()).select_from(model)
-                                     .where(model.school_id == school_id))
-                    assert count == total, model
-                pairs = {tuple(row) for row in s.execute(select(Report.case_id, Report.id))}
-                assert pairs == {(case_id, report_id) for case_id, report_id, _ in submitted}
-                details = sorted(s.scalars(select(Report.details)))
-                assert details == sorted(f"writer {w} report {i}"
-                                         for w in range(WRITERS) for i in range(EACH))
-                check = audit.verify_chain(s, school_id)
-                assert check.is_intact and check.entries_checked == total, check
-                targets = set(s.scalars(select(AuditEntry.target)))
-                assert targets == {f"report:{report_id}" for _, report_id, _ in submitted}
-            engine.dispose()
-    finally:
-        security._keyring = keyring_before
-        celery_state.default_app = celery_before
+        assert errors == []
+        total = WRITERS * EACH
+        assert len({case_id for case_id, _, _ in submitted}) == total
+        with Session(engine) as s:
+            for model in (Case, Report, CaseEvent, AuditEntry):
+                count = s.scalar(select(func.count()).select_from(model)
+                                 .where(model.school_id == school_id))
+                assert count == total, model
+            pairs = {tuple(row) for row in s.execute(select(Report.case_id, Report.id))}
+            assert pairs == {(case_id, report_id) for case_id, report_id, _ in submitted}
+            details = sorted(s.scalars(select(Report.details)))
+            assert details == sorted(f"writer {w} report {i}"
+                                     for w in range(WRITERS) for i in range(EACH))
+            check = audit.verify_chain(s, school_id)
+            assert check.is_intact and check.entries_checked == total, check
+            targets = set(s.scalars(select(AuditEntry.target)))
+            assert targets == {f"report:{report_id}" for _, report_id, _ in submitted}
