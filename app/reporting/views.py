@@ -106,10 +106,12 @@ def report(slug: str):
                                fields=_blank_report_fields())
     # A report filled in as the page offers it skips building the form (see
     # quick_report_data); any other is checked by the form, which has the messages.
+    # Both read the form fields only: the report form has no file field, and a
+    # file part named like a field must not stand in for it.
     form = None
     data = quick_report_data(request.form)
     if data is None:
-        form = ReportForm()
+        form = ReportForm(formdata=request.form)
         data = form.data if form.validate_on_submit() else None
     error = None
     if data is not None:
@@ -117,7 +119,7 @@ def report(slug: str):
             result = reporting.submit_report(db.session, school, _report_input(data))
         except DomainError as exc:
             db.session.rollback()
-            form = form or ReportForm()
+            form = form or ReportForm(formdata=request.form)
             error = exc.message
             if exc.field and hasattr(form, exc.field):
                 # The form passed its own checks, so the service's message is the only one

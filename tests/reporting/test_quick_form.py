@@ -7,6 +7,7 @@ are run on thousands of generated posts, tidy and garbled, and compared.
 
 from __future__ import annotations
 
+import io
 import random
 
 import pytest
@@ -158,3 +159,26 @@ def test_a_handle_row_numbered_with_another_digit_is_ignored_not_a_crash(
     assert response.status_code == 200, text(response)[:2000]
     report = report_for_key(session, case_key_of(response))
     assert report.handles == [{"platform": "tiktok", "handle": "@kept"}]
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_a_file_part_named_like_a_field_does_not_stand_in_for_it(
+        client, school, session, monkeypatch, quick):
+    """The form has no file field: a file part is ignored by both readers (it was a 500
+    when ReportForm read files and form fields together)."""
+    if not quick:
+        monkeypatch.setattr(views, "quick_report_data", lambda formdata: None)
+    url = f"/s/{school.slug}/report"
+    before = session.scalar(select(func.count()).select_from(Report))
+    refused = client.post(url, content_type="multipart/form-data", data={
+        "csrf_token": csrf_token(client, url), **report_form(details=None),
+        "details": (io.BytesIO(b"from a file"), "details.txt")})
+    stored = client.post(url, content_type="multipart/form-data", data=MultiDict([
+        ("csrf_token", csrf_token(client, url)), *MultiDict(report_form()).items(multi=True),
+        ("is_danger", (io.BytesIO(b"yes"), "is_danger.txt"))]))
+
+    assert refused.status_code == 422 and "Tell us what happened." in text(refused)
+    assert stored.status_code == 200, text(stored)[:2000]
+    report = report_for_key(session, case_key_of(stored))
+    assert report.is_danger is False  # the form's own answer, "no"
+    assert session.scalar(select(func.count()).select_from(Report)) == before + 1
