@@ -108,7 +108,7 @@ def move_status(session: Session, user: StaffUser, case_id: int, to: str | CaseS
 def set_risk(session: Session, user: StaffUser, case_id: int, risk: str | Risk, *,
              reason: str | None, version: int | None, now: datetime | None = None) -> CaseEvent:
     """Change the risk, with a reason; the first-response deadline restarts from now."""
-    from app.reporting.services import alert_leads
+    from app.reporting.services import alert_leads, leads_to_alert
 
     case = case_for_work(session, user, case_id, version=version)
     try:
@@ -123,11 +123,11 @@ def set_risk(session: Session, user: StaffUser, case_id: int, risk: str | Risk, 
     previous = case.risk
     case.set_risk(new)
     start_deadline(case, session.get(School, case.school_id), now)
+    leads = leads_to_alert(session, case.school_id) if new is Risk.CRITICAL else []
     event = record_action(session, user, case, EventKind.RISK_CHANGED, "case.risk_changed",
                           body=reason, data={"from": previous.value, "to": new.value}, now=now,
                           detail={"from": previous.value, "to": new.value})
-    if new is Risk.CRITICAL:
-        alert_leads(session, case.school_id, case.id, case.reference)
+    alert_leads(session, case.school_id, case.id, case.reference, leads)
     return event
 
 

@@ -71,3 +71,19 @@ class StaffDirectory:
         if not ids:
             ids = self.leads(school_id) or self.counsellors(school_id)
         return list(dict.fromkeys(ids))
+
+
+def hold_recipients(session: Session, staff_ids: list[int]) -> None:
+    """Lock these staff rows as a notification naming them will, before the chain lock.
+
+    PostgreSQL checks a new row's reference to a staff member by share-locking
+    that row (FOR KEY SHARE). Writers that lock a staff row and then append to
+    the school's audit chain (a calendar feed made, a session booked) would
+    deadlock with one that holds the chain lock and then writes a notification
+    for that person; taking this lock before the chain lock keeps one order:
+    staff rows first, then the chain.
+    """
+    if staff_ids and session.get_bind().dialect.name == "postgresql":
+        session.execute(select(StaffUser.id).where(StaffUser.id.in_(sorted(set(staff_ids))))
+                        .order_by(StaffUser.id).with_for_update(key_share=True))
+

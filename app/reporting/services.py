@@ -25,7 +25,7 @@ from app.db import utcnow
 from app.errors import DomainError, NotFound, ValidationFailed
 from app.inserts import full_row, insert_together
 from app.notifications.outbox import queue_notification
-from app.notifications.recipients import StaffDirectory
+from app.notifications.recipients import StaffDirectory, hold_recipients
 from app.policy import require_case_work
 from app.reporting.case_keys import CASE_KEY_WORDS, new_case_key
 from app.reporting.models import Report
@@ -206,6 +206,7 @@ def submit_report(session: Session, school: School, data: ReportInput,
     case.set_risk(risk)
     start_deadline(case, school, now)
     session.flush()  # anything pending in the session goes first
+    leads = leads_to_alert(session, school.id) if risk is Risk.CRITICAL else []
     conn = session.connection()
     case_id, report_id = _reserve_ids(conn, school.id)
     head = audit.chain_head(session, school.id)
@@ -255,8 +256,7 @@ def submit_report(session: Session, school: School, data: ReportInput,
             break
     else:  # 20 misses in a space of 2**30 per school means something else is wrong
         raise RuntimeError("could not find a free case reference")
-    if risk is Risk.CRITICAL:
-        alert_leads(session, school.id, case_id, reference)
+    alert_leads(session, school.id, case_id, reference, leads)
     return SubmittedReport(case_id=case_id, report_id=report_id, reference=reference,
                            status=CaseStatus.NEW, risk=risk, case_key=case_key, session=session)
 
@@ -314,13 +314,22 @@ def identifier_rows(school_id: int, case_id: int, source: str, *,
         "source": source}) for digest, kind in rows.items()]
 
 
-def alert_leads(session: Session, school_id: int, case_id: int, reference: str) -> None:
-    """Queue an immediate alert to every enabled lead; sent once the transaction commits.
+def leads_to_alert(session: Session, school_id: int) -> list[int]:
+    """The school's enabled leads, locked for their alerts: call it before the chain lock."""
+    leads = StaffDirectory.load(session, [school_id]).leads(school_id)
+    hold_recipients(session, leads)
+    return leads
 
-    One row at a time (not the scans' bulk write): each gets its own wake-up task,
-    so the alerts go out in parallel without waiting for a sweep.
+
+def alert_leads(session: Session, school_id: int, case_id: int, reference: str,
+                leads: list[int]) -> None:
+    """Queue an immediate alert to each of ``leads`` (from :func:`leads_to_alert`).
+
+    Sent once the transaction commits; one row at a time (not the scans' bulk
+    write): each gets its own wake-up task, so the alerts go out in parallel
+    without waiting for a sweep.
     """
-    for lead_id in StaffDirectory.load(session, [school_id]).leads(school_id):
+    for lead_id in leads:
         queue_notification(session, key=f"critical_alert:case:{case_id}:staff:{lead_id}",
                            kind="critical_alert", school_id=school_id,
                            recipient_staff_id=lead_id, case_id=case_id,
@@ -445,6 +454,8 @@ def send_reporter_message(session: Session, report: Report, text: str, *,
     case.unread_reporter_messages += 1
     case.last_activity_dt = now
     session.flush()
+    if case.assignee_id:
+        hold_recipients(session, [case.assignee_id])  # before the chain lock: see there
     audit.record(session, "report.message_received", school_id=report.school_id,
                  actor_kind="reporter", case_id=case.id, target=f"case_event:{event.id}", at=now)
     if case.assignee_id:

@@ -268,8 +268,10 @@ def schedulable_counsellors(session: Session, user: StaffUser) -> list[StaffUser
 def _check_free(session: Session, school: School, counsellor_id: int, start: datetime,
                 end: datetime, exclude_id: int | None = None) -> None:
     """Refuse a time that overlaps another of the counsellor's sessions ([start, end))."""
-    # Lock the counsellor's row so two requests cannot both find the same hour free.
-    session.execute(select(StaffUser.id).where(StaffUser.id == counsellor_id).with_for_update())
+    # Lock the counsellor's row so two requests cannot both find the same hour free
+    # (FOR NO KEY UPDATE: a notification naming them may still be written meanwhile).
+    session.execute(select(StaffUser.id).where(StaffUser.id == counsellor_id)
+                    .with_for_update(key_share=True))
     stmt = (select(FollowUpSession).where(
         FollowUpSession.counsellor_id == counsellor_id,
         FollowUpSession.status.in_(OCCUPYING),
