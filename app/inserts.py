@@ -59,6 +59,13 @@ def insert_together(conn: Connection, first: Table, first_row: dict[str, Any], *
     are taken from the new row, not sent once per row.
     """
     rest = [(table, rows) for table, rows in rest if rows]
+    for table, rows in rest:
+        for row in rows:
+            for key, source in inherit.items():
+                # A row that names another value (an audit entry hashed over it, say)
+                # must not be stored with the first row's instead.
+                if key in row and source in first_row and row[key] != first_row[source]:
+                    raise ValueError(f"{table.name}.{key} differs from {first.name}.{source}")
     if conn.dialect.name != "postgresql":
         statement = _gated_insert(first, tuple(unique), conn.dialect.name)
         new_id = conn.execute(statement, first_row).scalar()

@@ -236,7 +236,7 @@ def submit_report(session: Session, school: School, data: ReportInput,
     event = full_row(CaseEvent.__table__, {
         "school_id": school.id, "case_id": case_id, "kind": EventKind.REPORT_SUBMITTED,
         "created_dt": now, "data": {"report_id": report_id, "risk": risk.value}})
-    identifiers = identifier_rows(school.id, case_id, target, handles=clean["handles"],
+    identifiers = identifier_rows(school.id, case_id, target, now, handles=clean["handles"],
                                   names=[clean["identity"]["name"]] if clean["identity"] else [])
     entries = [{"school_id": school.id, "action": "report.submitted", "actor_kind": "reporter",
                 "case_id": case_id, "target": target, "at": now,
@@ -301,7 +301,7 @@ def name_digest(name: str) -> str:
     return keyring().blind_index("student_name", name)
 
 
-def identifier_rows(school_id: int, case_id: int, source: str, *,
+def identifier_rows(school_id: int, case_id: int, source: str, created_dt: datetime, *,
                     handles: list[dict[str, str]], names: list[str]) -> list[dict]:
     """Blind indexes of the handles and names named, for exact matching later (one row each)."""
     rows: dict[str, IdentifierKind] = {}
@@ -311,7 +311,7 @@ def identifier_rows(school_id: int, case_id: int, source: str, *,
         rows.setdefault(name_digest(name), IdentifierKind.STUDENT_NAME)
     return [full_row(CaseIdentifier.__table__, {
         "school_id": school_id, "case_id": case_id, "digest": digest, "kind": kind,
-        "source": source}) for digest, kind in rows.items()]
+        "source": source, "created_dt": created_dt}) for digest, kind in rows.items()]
 
 
 def leads_to_alert(session: Session, school_id: int) -> list[int]:

@@ -18,6 +18,7 @@ from app.audit import services as audit
 from app.audit.models import AuditEntry
 from app.cases.identifier_models import CaseIdentifier
 from app.cases.models import Case, CaseEvent
+from app.db import utcnow
 from app.reporting.models import Report
 from app.reporting import services as reporting
 from app.schools.lookup import SchoolCache
@@ -224,3 +225,21 @@ def test_a_new_case_gets_every_column_default(session, school):
     assert report.id == result.report_id and report.case_id == case.id
     event = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)).one()
     assert event.is_restricted is False and event.data["report_id"] == report.id
+
+
+def test_a_row_that_names_another_case_is_refused_not_rewritten(session, school):
+    """Rows copy case_id from the new case; one that says otherwise (an audit entry hashed
+    over its own case_id) must fail loudly, not be stored with a value it was not hashed over."""
+    from app.inserts import full_row, insert_together
+
+    case_row = full_row(Case.__table__, {"school_id": school.id, "reference": "XYZ-OTHER1",
+                                         "created_dt": utcnow(), "response_due_dt": utcnow(),
+                                         "id": 10_000_001})
+    event = full_row(CaseEvent.__table__, {"school_id": school.id, "case_id": 42,
+                                           "kind": "note", "created_dt": case_row["created_dt"]})
+    with pytest.raises(ValueError, match="case_event.case_id"):
+        insert_together(session.connection(), Case.__table__, case_row,
+                        unique=("school_id", "reference"), rest=[(CaseEvent.__table__, [event])],
+                        inherit={"case_id": "id", "school_id": "school_id"})
+    session.rollback()
+    assert session.scalar(select(Case.id).where(Case.reference == "XYZ-OTHER1")) is None
