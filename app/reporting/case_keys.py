@@ -24,8 +24,10 @@ def _wordlist() -> tuple[str, ...]:
 
 
 def random_words(count: int) -> list[str]:
+    # The tuple itself: xkcdpass only picks from it (a list copy of 7,000 words cost more
+    # than the rest of making a key).
     return xkcd_password.generate_xkcdpassword(
-        list(_wordlist()), numwords=count, delimiter=" ", random_delimiters=False
+        _wordlist(), numwords=count, delimiter=" ", random_delimiters=False
     ).split(" ")
 
 
