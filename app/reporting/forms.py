@@ -109,6 +109,11 @@ class _Rule:
     def __init__(self, unbound: UnboundField) -> None:
         kwargs = unbound.kwargs
         self.kind = unbound.field_class
+        # Fields read as submitted text; anything else (a coercion, a filter, another
+        # kind of field) is a rule this reader does not know: teach it first.
+        if (not issubclass(self.kind, (SelectField, SelectMultipleField, StringField))
+                or kwargs.get("coerce", str) is not str or kwargs.get("filters")):
+            raise TypeError(f"quick_report_data cannot read {self.kind.__name__} as defined")
         self.default = kwargs.get("default")
         self.choices = ({choice.value for choice in kwargs["choices"]}
                         if "choices" in kwargs and kwargs.get("validate_choice", True) else None)
@@ -129,7 +134,7 @@ class _Rule:
             return self.choices is None, values
         if len(values) > 1:
             return False, None
-        value = values[0] if values else (self.default if self.choices is not None else None)
+        value = values[0] if values else self.default
         if self.choices is not None and value not in self.choices:
             # Absent and optional is fine (the field stays empty); anything else gets the
             # form's own message.

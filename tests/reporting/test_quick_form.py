@@ -13,6 +13,8 @@ import random
 import pytest
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
+from wtforms import IntegerField, SelectField, StringField
+from wtforms.validators import Email
 
 from app.reporting import views
 from app.reporting.forms import ReportForm, quick_report_data
@@ -182,3 +184,18 @@ def test_a_file_part_named_like_a_field_does_not_stand_in_for_it(
     report = report_for_key(session, case_key_of(stored))
     assert report.is_danger is False  # the form's own answer, "no"
     assert session.scalar(select(func.count()).select_from(Report)) == before + 1
+
+
+@pytest.mark.parametrize("field", [
+    IntegerField("Age"),
+    SelectField("Year", choices=[("7", "Year 7")], coerce=int),
+    StringField("Name", filters=[str.strip]),
+    StringField("Email", validators=[Email()]),
+])
+def test_a_field_the_quick_reader_cannot_read_alike_stops_the_app_from_starting(field):
+    """A rule added to ReportForm that the quick reader does not know must fail loudly at
+    import, not let through what the form would refuse."""
+    from app.reporting.forms import _Rule
+
+    with pytest.raises(TypeError):
+        _Rule(field)
