@@ -211,8 +211,10 @@ def read_figures(args, name: str) -> dict[str, Any]:  # noqa: ANN001
     server = start_gunicorn(common.server_env(url), name=f"read-{name}")
     school = min(BIG_SCHOOL, args.schools)
     pool = seed.handle_pool(school)
+    with psycopg.connect(url) as conn:
+        common_handle = seed.handle_named_about(conn, school)
     pages = {"queue_first_page": "/staff/cases/",
-             "search_common_handle": "/staff/cases/?q=" + pool[0][1].replace("@", "%40"),
+             "search_common_handle": "/staff/cases/?q=" + common_handle.replace("@", "%40"),
              "search_rare_handle": "/staff/cases/?q=" + pool[1500][1].replace("@", "%40")}
     out: dict[str, Any] = {}
     try:

@@ -37,7 +37,9 @@ from bench import common
 
 #: Cases loaded per batch of COPY statements.
 CHUNK = 5_000
+#: REFERENCE_CASES cases span YEARS years; other sizes come at the same rate (see seed()).
 YEARS = 3
+REFERENCE_CASES = 1_000_000
 STAFF_PER_SCHOOL = (("lead", "lead", True), ("admin", None, True),
                     ("counsellor1", "counsellor", False), ("counsellor2", "counsellor", False),
                     ("counsellor3", "counsellor", False), ("counsellor4", "counsellor", False))
@@ -88,6 +90,31 @@ def handle_pool(school_index: int) -> list[tuple[str, str]]:
         stem = rng.choice(("night", "shadow", "memes", "toxic", "gamer", "xx", "real", "not"))
         pool.append((rng.choice(PLATFORMS[:8]), f"@{stem}_{rng.randrange(10**6):06d}_{i}"))
     return pool
+
+
+#: What the "handle search" figure lists at every size: the most common handle of the
+#: largest school at 10,000 cases is named in about this many of its cases. A handle named
+#: this often is picked at each size, so that the pages compared differ only in what lies
+#: under them (the 1M database's most common handle fills every page: 50 rows, not 16).
+SEARCH_MATCHES = 16
+
+
+def handle_named_about(conn: psycopg.Connection, school_index: int,
+                       wanted: int = SEARCH_MATCHES) -> str:
+    """The pool handle named in the number of the school's cases closest to ``wanted``."""
+    from app.security import Keyring
+
+    ring = Keyring(common.DATA_ENCRYPTION_KEYS, common.BLIND_INDEX_KEY)
+    counts = dict(conn.execute(
+        "SELECT digest, count(DISTINCT case_id) FROM case_identifier"
+        " WHERE school_id = %s AND kind = 'handle' GROUP BY digest", (school_index,)).fetchall())
+    best, best_gap = None, None
+    for _, handle in handle_pool(school_index):  # most frequent first: ties go to those
+        named = sum(counts.get(ring.blind_index(f"handle:{platform}", handle), 0)
+                    for platform in PLATFORMS)
+        if best_gap is None or abs(named - wanted) < best_gap:
+            best, best_gap = handle, abs(named - wanted)
+    return best
 
 
 def name_pool(school_index: int) -> list[str]:
@@ -354,7 +381,11 @@ def seed(url: str, *, schools: int, cases: int, rng_seed: int = 7, progress: boo
     install_keyring(ring)
     now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
     rng = random.Random(rng_seed)
-    start = now - timedelta(days=365 * YEARS)
+    # Reports come at one rate at every size, the million's (three years of 50 schools):
+    # a smaller database is the same schools' most recent weeks, not quieter schools. So
+    # the open cases the queue lists are alike at every size, and the table grows by
+    # history, as a deployment does over the years.
+    start = now - timedelta(days=365 * YEARS * cases / REFERENCE_CASES)
     with psycopg.connect(url) as conn:
         if conn.execute("SELECT count(*) FROM case_file").fetchone()[0]:
             raise SystemExit("this database already has cases; seed only a fresh, migrated one")
