@@ -6,10 +6,12 @@ import functools
 
 import hashlib
 import hmac
+import secrets
 import time
 
 from flask import (current_app, g, make_response, redirect, render_template, request,
                    session, url_for)
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from app.cases.vocabulary import Risk
@@ -77,24 +79,36 @@ def _report_input(data: dict) -> reporting.ReportInput:
     )
 
 
-_BLANK_FIELDS = "safe_report.blank_report_fields"
+_EMPTY_PAGES = "safe_report.empty_report_pages"
+#: Where the CSRF token goes in a kept page: random per process, so no text a school
+#: could put in its name can stand in for it.
+_TOKEN_SLOT = secrets.token_hex(16)
 
 
-def _blank_report_fields() -> Markup:
-    """The empty report form's fields, rendered once per process.
+def _empty_report_page(school) -> str:  # noqa: ANN001
+    """The empty report page of ``school``, rendered once per process; only the token varies.
 
-    Every visitor gets the same empty form (defaults only: no request data reaches
-    it) and its sixty-odd inputs were most of the page's cost. The CSRF token is
-    outside this HTML, rendered per request. Templates that reload (development)
-    are rendered each time.
+    Every visitor gets the same empty form (defaults only: no request data
+    reaches it), and rendering its sixty-odd inputs and the layout was most of
+    the page's cost. The CSRF token, the only part of the page that is the
+    visitor's, is put in per request. A page is kept per school and name, so a
+    renamed school gets a new one; templates that reload (development) are
+    rendered each time.
     """
-    html = current_app.extensions.get(_BLANK_FIELDS)
-    if html is None:
+    pages = current_app.extensions.setdefault(_EMPTY_PAGES, {})
+    key = (school.id, school.name)
+    page = pages.get(key)
+    if page is None:
         form = ReportForm(formdata=None, meta={"csrf": False})
-        html = Markup(render_template("reporting/_report_fields.html", form=form))
+        page = render_template("reporting/report.html", school=school, form=None, error=None,
+                               fields=Markup(render_template("reporting/_report_fields.html",
+                                                             form=form)),
+                               csrf_value=_TOKEN_SLOT)
         if not current_app.jinja_env.auto_reload:
-            current_app.extensions[_BLANK_FIELDS] = html
-    return html
+            if len(pages) >= 10_000:  # schools renamed again and again: start afresh
+                pages.clear()
+            pages[key] = page
+    return page.replace(_TOKEN_SLOT, generate_csrf(), 1)
 
 
 @bp.route("/<slug>/report", methods=["GET", "POST"])
@@ -102,8 +116,7 @@ def _blank_report_fields() -> Markup:
 def report(slug: str):
     school = reporting.get_school(db.session, slug)
     if request.method == "GET":
-        return render_template("reporting/report.html", school=school, form=None, error=None,
-                               fields=_blank_report_fields())
+        return _empty_report_page(school)
     # A report filled in as the page offers it skips building the form (see
     # quick_report_data); any other is checked by the form, which has the messages.
     # Both read the form fields only: the report form has no file field, and a

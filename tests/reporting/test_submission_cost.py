@@ -29,7 +29,7 @@ from tests.reporting.conftest import (case_key_of, counted_flushes, counted_stat
                                       report_for_key, report_form, submit, text)
 
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-_BLANK_FIELDS = "safe_report.blank_report_fields"
+_EMPTY_PAGES = "safe_report.empty_report_pages"
 _SCHOOL_CACHE = "safe_report.school_cache"
 _INSERT_INTO = re.compile(r"INSERT INTO (\w+)")
 
@@ -127,7 +127,7 @@ def test_what_one_student_typed_never_reaches_another_students_form(app, new_cli
     url = f"/s/{school.slug}/report"
     first, second = new_client(), new_client()
     token = csrf_token(first, url)
-    app.extensions.pop(_BLANK_FIELDS, None)  # nothing rendered yet when the POST comes
+    app.extensions.pop(_EMPTY_PAGES, None)  # nothing rendered yet when the POST comes
     refused = first.post(url, data={
         "csrf_token": token, **report_form(details="", involved="MARKER-Q7 Jo Bloggs"),
         "handles-0-platform": "tiktok", "handles-0-handle": "@marker_q7"})
@@ -243,3 +243,28 @@ def test_a_row_that_names_another_case_is_refused_not_rewritten(session, school)
                         inherit={"case_id": "id", "school_id": "school_id"})
     session.rollback()
     assert session.scalar(select(Case.id).where(Case.reference == "XYZ-OTHER1")) is None
+
+
+def test_the_kept_empty_page_is_the_page_a_fresh_render_gives(app, new_client, school, session):
+    """The empty report page is kept per school; filled with a token it must be exactly
+    what rendering the template gives, and a renamed school must get a page of its own."""
+    url = f"/s/{school.slug}/report"
+    assert not app.jinja_env.auto_reload  # as deployed: pages are kept
+    app.extensions.pop(_EMPTY_PAGES, None)
+    kept = text(new_client().get(url))  # rendered, then kept
+    again = text(new_client().get(url))  # from the kept page
+    app.jinja_env.auto_reload = True  # as in development: rendered every time
+    try:
+        fresh = text(new_client().get(url))
+    finally:
+        app.jinja_env.auto_reload = False
+    tokens = [_CSRF.findall(page)[0] for page in (kept, again, fresh)]
+
+    assert len(set(tokens)) == 3
+    assert (kept.replace(tokens[0], "T") == again.replace(tokens[1], "T")
+            == fresh.replace(tokens[2], "T"))
+    session.execute(School.__table__.update().where(School.id == school.id)
+                    .values(name="Renamed Academy"))
+    session.commit()
+    renamed = text(new_client().get(url))
+    assert "Renamed Academy" in renamed and school.name not in renamed
