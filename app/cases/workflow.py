@@ -108,7 +108,8 @@ def move_status(session: Session, user: StaffUser, case_id: int, to: str | CaseS
 def set_risk(session: Session, user: StaffUser, case_id: int, risk: str | Risk, *,
              reason: str | None, version: int | None, now: datetime | None = None) -> CaseEvent:
     """Change the risk, with a reason; the first-response deadline restarts from now."""
-    from app.reporting.services import alert_leads, leads_to_alert
+    from app.notifications.recipients import StaffDirectory
+    from app.reporting.services import alert_leads
 
     case = case_for_work(session, user, case_id, version=version)
     try:
@@ -123,12 +124,14 @@ def set_risk(session: Session, user: StaffUser, case_id: int, risk: str | Risk, 
     previous = case.risk
     case.set_risk(new)
     start_deadline(case, session.get(School, case.school_id), now)
-    leads = leads_to_alert(session, case.school_id) if new is Risk.CRITICAL else []
-    event = record_action(session, user, case, EventKind.RISK_CHANGED, "case.risk_changed",
-                          body=reason, data={"from": previous.value, "to": new.value}, now=now,
-                          detail={"from": previous.value, "to": new.value})
-    alert_leads(session, case.school_id, case.id, case.reference, leads)
-    return event
+    if new is Risk.CRITICAL:
+        # Queued first: the audit entry writes them before taking the chain's lock, so the
+        # leads' rows they name are locked first (see audit.record).
+        alert_leads(session, case.school_id, case.id, case.reference,
+                    StaffDirectory.load(session, [case.school_id]).leads(case.school_id))
+    return record_action(session, user, case, EventKind.RISK_CHANGED, "case.risk_changed",
+                         body=reason, data={"from": previous.value, "to": new.value}, now=now,
+                         detail={"from": previous.value, "to": new.value})
 
 
 def assign_case(session: Session, user: StaffUser, case_id: int, assignee_id: int | None, *,

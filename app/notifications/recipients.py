@@ -80,8 +80,9 @@ def hold_recipients(session: Session, staff_ids: list[int]) -> None:
     that row (FOR KEY SHARE). Writers that lock a staff row and then append to
     the school's audit chain (a calendar feed made, a session booked) would
     deadlock with one that holds the chain lock and then writes a notification
-    for that person; taking this lock before the chain lock keeps one order:
-    staff rows first, then the chain.
+    for that person: staff rows go first, then the chain. A notification queued
+    before ``audit.record`` needs nothing more (the record writes pending rows
+    before it locks); this is for one that can only be written after.
     """
     if staff_ids and session.get_bind().dialect.name == "postgresql":
         session.execute(select(StaffUser.id).where(StaffUser.id.in_(sorted(set(staff_ids))))

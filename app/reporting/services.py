@@ -202,7 +202,7 @@ def submit_report(session: Session, school: School, data: ReportInput,
     # A transient case works out the risk rank and the first deadline as everywhere else.
     case = Case(school_id=school.id, created_dt=now, last_activity_dt=now,
                 kinds_mask=to_mask(clean["kinds"]), platforms_mask=to_mask(clean["platforms"]),
-                year_group=clean["year_group"], status=CaseStatus.NEW, is_open=True)
+                year_group=clean["year_group"])
     case.set_risk(risk)
     start_deadline(case, school, now)
     session.flush()  # anything pending in the session goes first
@@ -258,7 +258,8 @@ def submit_report(session: Session, school: School, data: ReportInput,
         raise RuntimeError("could not find a free case reference")
     alert_leads(session, school.id, case_id, reference, leads)
     return SubmittedReport(case_id=case_id, report_id=report_id, reference=reference,
-                           status=CaseStatus.NEW, risk=risk, case_key=case_key, session=session)
+                           status=case_row["status"], risk=risk, case_key=case_key,
+                           session=session)
 
 
 #: What every row of a submission copies from its new case (the same values, sent once).
@@ -315,7 +316,11 @@ def identifier_rows(school_id: int, case_id: int, source: str, created_dt: datet
 
 
 def leads_to_alert(session: Session, school_id: int) -> list[int]:
-    """The school's enabled leads, locked for their alerts: call it before the chain lock."""
+    """The school's enabled leads, locked for their alerts: call it before the chain lock.
+
+    A submission writes its alerts after the chain lock (they name the case's
+    reference, drawn when the case goes in), so it holds the leads' rows first.
+    """
     leads = StaffDirectory.load(session, [school_id]).leads(school_id)
     hold_recipients(session, leads)
     return leads
@@ -455,14 +460,14 @@ def send_reporter_message(session: Session, report: Report, text: str, *,
     case.last_activity_dt = now
     session.flush()
     if case.assignee_id:
-        hold_recipients(session, [case.assignee_id])  # before the chain lock: see there
-    audit.record(session, "report.message_received", school_id=report.school_id,
-                 actor_kind="reporter", case_id=case.id, target=f"case_event:{event.id}", at=now)
-    if case.assignee_id:
+        # Queued before the audit entry, which writes it before taking the chain's lock:
+        # the row it names (the assignee's) is locked first (see audit.record).
         queue_notification(session, key=f"reporter_message:{event.id}:staff:{case.assignee_id}",
                            kind="reporter_message", school_id=report.school_id,
                            recipient_staff_id=case.assignee_id, case_id=case.id,
                            data={"reference": case.reference})
+    audit.record(session, "report.message_received", school_id=report.school_id,
+                 actor_kind="reporter", case_id=case.id, target=f"case_event:{event.id}", at=now)
     return event
 
 
