@@ -66,8 +66,8 @@ def insert_together(conn: Connection, first: Table, first_row: dict[str, Any], *
                 # must not be stored with the first row's instead.
                 if key in row and source in first_row and row[key] != first_row[source]:
                     raise ValueError(f"{table.name}.{key} differs from {first.name}.{source}")
-    if conn.dialect.name != "postgresql":
-        statement = _gated_insert(first, tuple(unique), conn.dialect.name)
+    if conn.dialect.name == "sqlite":
+        statement = _gated_insert(first, tuple(unique))
         new_id = conn.execute(statement, first_row).scalar()
         if new_id is not None:
             given = {**first_row, "id": new_id}
@@ -95,9 +95,8 @@ def _letter(t: int) -> str:
 # Statements are built once per shape and kept: SQLAlchemy caches a statement's
 # compiled form by the statement object, and building one costs more than sending it.
 @lru_cache(maxsize=16)
-def _gated_insert(table: Table, unique: tuple[str, ...], dialect: str):  # noqa: ANN202
-    dml = postgresql if dialect == "postgresql" else sqlite
-    return (dml.insert(table).on_conflict_do_nothing(index_elements=list(unique))
+def _gated_insert(table: Table, unique: tuple[str, ...]):  # noqa: ANN202
+    return (sqlite.insert(table).on_conflict_do_nothing(index_elements=list(unique))
             .returning(table.c.id))
 
 

@@ -51,7 +51,6 @@ def compute_hash(entry: AuditEntry) -> str:
 
 #: Namespace of the advisory locks that serialise appends to a chain (one key per school).
 LOCK_NAMESPACE = 0x5AFE
-_LOCK = text("SELECT pg_advisory_xact_lock(:ns, :key)")
 
 
 def chain_lock() -> ColumnElement:
@@ -62,11 +61,14 @@ def chain_lock() -> ColumnElement:
     return func.pg_advisory_xact_lock(LOCK_NAMESPACE, bindparam("chain_school", type_=Integer))
 
 
+_LOCK = select(chain_lock())
+
+
 def _lock_chain(session: Session, school_id: int | None) -> None:
     """Serialise appends to one school's chain until the transaction ends."""
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK, {"ns": LOCK_NAMESPACE, "key": school_id or 0})
+        conn.execute(_LOCK, {"chain_school": school_id or 0})
     # SQLite serialises writers itself.
 
 

@@ -38,21 +38,27 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = widgets.CheckboxInput()
 
 
-class HandleList(FieldList):
-    """A FieldList whose row numbers are ASCII digits only.
+def row_numbers(prefix: str, formdata) -> set[int]:  # noqa: ANN001
+    """The row numbers a post names for a FieldList (``prefix``, one separator, digits).
 
-    WTForms takes any Unicode digit ("²") for a row number and then fails on
-    ``int()``: a crafted field name answered 500. Such a field is ignored, as
-    any other name that is not the form's.
+    ASCII digits only: WTForms takes any Unicode digit ("²") for one and then
+    fails on ``int()``, so a crafted field name answered 500. Such a field is
+    ignored, as any other name that is not the form's.
     """
+    numbers = set()
+    for key in formdata:
+        if key.startswith(prefix):
+            index = key[len(prefix) + 1:].split("-", 1)[0]
+            if index.isdigit() and index.isascii():
+                numbers.add(int(index))
+    return numbers
+
+
+class HandleList(FieldList):
+    """A FieldList that reads its row numbers with :func:`row_numbers`."""
 
     def _extract_indices(self, prefix, formdata):  # noqa: ANN001, ANN202
-        offset = len(prefix) + 1
-        for key in formdata:
-            if key.startswith(prefix):
-                index = key[offset:].split("-", 1)[0]
-                if index.isdigit() and index.isascii():
-                    yield int(index)
+        return row_numbers(prefix, formdata)
 
 
 class HandleForm(Form):
@@ -171,16 +177,10 @@ def quick_report_data(formdata: MultiDict) -> dict[str, Any] | None:
         ok, data[name] = rule.read(formdata, name)
         if not ok:
             return None
-    # As HandleList: every index named (after "handles" and one separator), in order, up
-    # to max_entries; then entries up to min_entries, which read the next indices too.
-    indices = set()
-    for key in formdata:
-        if key.startswith("handles"):
-            index = key[len("handles") + 1:].split("-", 1)[0]
-            if index.isdigit() and index.isascii():
-                indices.add(int(index))
+    # As HandleList: every row named, in order, up to max_entries; then rows up to
+    # min_entries, which read the next numbers too.
     handles = []
-    for index in sorted(indices)[:_HANDLES.kwargs["max_entries"]]:
+    for index in sorted(row_numbers("handles", formdata))[:_HANDLES.kwargs["max_entries"]]:
         handles.append(_handle_entry(formdata, index))
     while len(handles) < _HANDLES.kwargs["min_entries"]:
         handles.append(_handle_entry(formdata, len(handles)))
