@@ -43,7 +43,7 @@ OCCURRED_PERIODS = ("today", "this_week", "this_month", "earlier")
 HIGH_RISK_KINDS = {IncidentKind.THREATS, IncidentKind.IMAGE_SHARING, IncidentKind.HATE}
 
 
-@dataclass
+@dataclass(repr=False)  # what a student wrote must not reach a log through repr()
 class ReportInput:
     """What a reporter sends, as plain Python values (from the form or the API)."""
 
@@ -73,8 +73,8 @@ class SubmittedReport:
     reference: str
     status: CaseStatus
     risk: Risk
-    #: Shown once to the reporter and never stored.
-    case_key: str
+    #: Shown once to the reporter and never stored (nor shown by repr()).
+    case_key: str = field(repr=False)
     session: Session = field(repr=False, compare=False)
 
     @property
