@@ -91,9 +91,10 @@ def _empty_report_page(school) -> str:  # noqa: ANN001
     Every visitor gets the same empty form (defaults only: no request data
     reaches it), and rendering its sixty-odd inputs and the layout was most of
     the page's cost. The CSRF token, the only part of the page that is the
-    visitor's, is put in per request. A page is kept per school and name, so a
-    renamed school gets a new one; templates that reload (development) are
-    rendered each time.
+    visitor's, is put in per request. A page is kept per school and name (the
+    only school attribute the page shows: a template that shows another must
+    add it to the key), so a renamed school gets a new one; templates that
+    reload (development) are rendered each time.
     """
     pages = current_app.extensions.setdefault(_EMPTY_PAGES, {})
     key = (school.id, school.name)
