@@ -9,6 +9,7 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
+from app.audit import services as audit
 from app.auth import services as auth
 from app.auth.models import CaseRole
 from app.errors import DomainError
@@ -41,6 +42,9 @@ def _create_school(slug: str, name: str, timezone: str) -> School:
     school = School(slug=slug, name=name, timezone=timezone)
     db.session.add(school)
     db.session.flush()
+    # The school's audit chain begins here (and gets its head row: app.audit.models.AuditChain).
+    audit.record(db.session, "school.created", school_id=school.id, actor_kind="system",
+                 target=f"school:{school.id}")
     return school
 
 

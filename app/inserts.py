@@ -18,11 +18,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, union_all
+from sqlalchemy import Connection, Table, bindparam, insert, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Select
+
+
+class Followup(NamedTuple):
+    """An UPDATE that :func:`insert_together` makes with the first row, and only if it went in."""
+
+    table: Table
+    #: A column of ``table`` -> the first row's column it must equal.
+    match: Mapping[str, str]
+    values: dict[str, Any]
 
 
 def full_row(table: Table, values: dict[str, Any]) -> dict[str, Any]:
@@ -49,14 +58,18 @@ def full_row(table: Table, values: dict[str, Any]) -> dict[str, Any]:
 
 def insert_together(conn: Connection, first: Table, first_row: dict[str, Any], *,
                     unique: Sequence[str], rest: Sequence[tuple[Table, list[dict[str, Any]]]],
-                    inherit: Mapping[str, str] = MappingProxyType({})) -> int | None:
+                    inherit: Mapping[str, str] = MappingProxyType({}),
+                    then_update: Followup | None = None) -> int | None:
     """Insert ``first_row`` and, only if it went in, the ``rest``; return its id.
 
     ``None`` (and nothing written) when ``first_row`` clashes with a row on
     the ``unique`` columns. Rows are made with :func:`full_row`; the rows of
     one table share their keys. ``inherit`` maps a column of the other rows
     to the first row's column it copies (``{"case_id": "id"}``): those values
-    are taken from the new row, not sent once per row.
+    are taken from the new row, not sent once per row. ``then_update`` sets
+    ``values`` on the rows of ``table`` whose ``match`` columns equal the new
+    row's (``Followup(audit_chain, {"chain_key": "school_id"}, {...})``),
+    also only if it went in.
     """
     rest = [(table, rows) for table, rows in rest if rows]
     for table, rows in rest:
@@ -74,17 +87,26 @@ def insert_together(conn: Connection, first: Table, first_row: dict[str, Any], *
             for table, rows in rest:
                 copied = {key: given[source] for key, source in inherit.items() if key in table.c}
                 conn.execute(insert(table), [{**row, **copied} for row in rows])
+            if then_update is not None:
+                table, match, values = then_update
+                conn.execute(update(table).where(
+                    *[table.c[key] == given[source] for key, source in match.items()])
+                    .values(values))
         return new_id
     shape = tuple((table, tuple(key for key in rows[0] if key not in inherit), len(rows))
                   for table, rows in rest)
+    followup = None if then_update is None else (
+        then_update.table, tuple(sorted(then_update.match.items())), tuple(then_update.values))
     statement = _together(first, tuple(first_row), tuple(unique), shape,
-                          tuple(sorted(inherit.items())))
+                          tuple(sorted(inherit.items())), followup)
     # Short names: psycopg converts a statement's placeholders once and keeps the result
     # only for statements of up to 50 parameters (and 4 KB).
     params = {f"a{key}": value for key, value in first_row.items()}
     for t, (table, keys, count) in enumerate(shape, start=1):
         for r, row in enumerate(rest[t - 1][1]):
             params.update({f"{_letter(t)}{r}{key}": row[key] for key in keys})
+    if then_update is not None:
+        params.update({f"z{key}": value for key, value in then_update.values.items()})
     return conn.execute(statement, params).scalar()
 
 
@@ -103,12 +125,15 @@ def _gated_insert(table: Table, unique: tuple[str, ...]):  # noqa: ANN202
 @lru_cache(maxsize=64)
 def _together(first: Table, columns: tuple[str, ...], unique: tuple[str, ...],
               shape: tuple[tuple[Table, tuple[str, ...], int], ...],
-              inherit: tuple[tuple[str, str], ...]) -> Select:
+              inherit: tuple[tuple[str, str], ...],
+              followup: tuple[Table, tuple[tuple[str, str], ...], tuple[str, ...]] | None,
+              ) -> Select:
     inherited = dict(inherit)
+    returned = set(inherited.values()) | {source for _, source in (followup[1] if followup else ())}
     gate = (postgresql.insert(first)
             .values({key: bindparam(f"a{key}", type_=first.c[key].type) for key in columns})
             .on_conflict_do_nothing(index_elements=list(unique))
-            .returning(first.c.id, *[first.c[source] for source in sorted(set(inherited.values()))
+            .returning(first.c.id, *[first.c[source] for source in sorted(returned)
                                      if source != "id"])
             .cte(f"new_{first.name}"))
     writes = []
@@ -123,4 +148,12 @@ def _together(first: Table, columns: tuple[str, ...], unique: tuple[str, ...],
                                    rows[0] if count == 1 else union_all(*rows),
                                    include_defaults=False)
                       .cte(f"new_{table.name}"))
+    if followup is not None:
+        table, match, keys = followup
+        # UPDATE ... FROM the new row: no new row, nothing updated.
+        writes.append(update(table)
+                      .where(*[table.c[key] == gate.c[source] for key, source in match])
+                      .values({key: bindparam(f"z{key}", type_=table.c[key].type)
+                               for key in keys})
+                      .cte(f"moved_{table.name}"))
     return select(gate.c.id).add_cte(*writes)

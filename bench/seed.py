@@ -418,6 +418,9 @@ def seed(url: str, *, schools: int, cases: int, rng_seed: int = 7, progress: boo
         _digests(load, infos, start)
         load.flush()
         writer.finish()
+        # Each school's chain head, as the app's appends leave it (app.audit.models.AuditChain).
+        conn.cursor().executemany("INSERT INTO audit_chain (chain_key, head_hash) VALUES (%s, %s)",
+                                  sorted(load.chain.items()))
         for table in ("school", "staff_user", "case_file", "report", "case_event",
                       "case_identifier", "case_person", "follow_up_session", "notification",
                       "audit_entry"):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import select
 
 from app.audit import services as audit
-from app.audit.models import AuditEntry
+from app.audit.models import AuditChain, AuditEntry
 from tests.factories import SchoolFactory
 
 T0 = datetime(2024, 11, 5, 8, 30, 15, 123456, tzinfo=timezone.utc)
@@ -249,8 +249,127 @@ def test_pending_changes_are_written_before_the_chain_is_locked(session, engine)
     update = next(i for i, s in enumerate(sent) if s.startswith("UPDATE case_file"))
     written = next(i for i, s in enumerate(sent) if s.startswith("INSERT INTO audit_entry"))
     if engine.dialect.name == "postgresql":
-        lock = next(i for i, s in enumerate(sent) if "pg_advisory_xact_lock" in s)
+        lock = next(i for i, s in enumerate(sent) if "FROM audit_chain" in s and "FOR UPDATE" in s)
         assert update < lock < written, sent
     assert update < written
     session.expire_all()
     assert session.get(type(case), case.id).escalation_level == 2
+
+
+# -- the chain's head row ----------------------------------------------------------------
+def _head(session, school_id):
+    return session.execute(select(AuditChain.head_hash).where(
+        AuditChain.chain_key == audit.chain_key(school_id))).scalar_one_or_none()
+
+
+def test_every_append_moves_its_chains_head(session, two_schools):
+    a, b = two_schools
+    assert _head(session, a.id) is None  # no entry yet, no row
+    first = audit.record(session, "test.one", school_id=a.id)
+    assert _head(session, a.id) == first.entry_hash
+    audit.record_many(session, [
+        {"school_id": a.id, "action": "test.many", "actor_kind": "system", "detail": {"i": i}}
+        for i in range(3)] + [{"school_id": b.id, "action": "test.many", "actor_kind": "system"},
+                              {"school_id": None, "action": "test.many", "actor_kind": "system"}])
+    session.commit()
+    for school_id in (a.id, b.id, None):
+        newest = session.execute(select(AuditEntry.entry_hash).where(
+            AuditEntry.school_id.is_(None) if school_id is None
+            else AuditEntry.school_id == school_id)
+            .order_by(AuditEntry.id.desc()).limit(1)).scalar_one()
+        assert _head(session, school_id) == newest
+        assert audit.verify_chain(session, school_id).is_intact
+    assert session.get(AuditChain, 0).head_hash == _head(session, None)
+
+
+@pytest.mark.parametrize("removed", [1, 3])
+def test_removing_the_newest_entries_is_detected(session, two_schools, removed):
+    """The hashes alone cannot show a cut at the end; the head row can."""
+    a, b = two_schools
+    entries = _record_some(session, a.id, 3)
+    _record_some(session, b.id, 2)
+    session.commit()
+    _allow_rewrites(session)
+    session.execute(sa.delete(AuditEntry).where(
+        AuditEntry.id.in_([e.id for e in entries[-removed:]])))
+    session.commit()
+    session.expire_all()
+
+    check = audit.verify_chain(session, a.id)
+    assert not check.is_intact and check.broken_at_id is None  # no entry is out of place
+    if removed == 3:
+        assert check.reason == "all its entries were removed"
+    else:
+        assert check.reason == f"the entries after entry {entries[1].id} were removed"
+    assert audit.verify_chain(session, b.id).is_intact
+
+
+def test_a_lost_head_row_is_detected_and_a_new_school_starts_from_genesis(session, two_schools):
+    a, b = two_schools
+    _record_some(session, a.id, 2)
+    session.commit()
+    session.execute(sa.delete(AuditChain).where(AuditChain.chain_key == a.id))
+    session.commit()
+    check = audit.verify_chain(session, a.id)
+    assert not check.is_intact and "newest entry is gone" in check.reason
+
+    # b has no row yet: taking its chain makes one, at the genesis hash
+    assert audit.take_chains(session.connection(), [b.id, None]) == {
+        b.id: audit.GENESIS, None: _head(session, None) or audit.GENESIS}
+    assert _head(session, b.id) == audit.GENESIS
+    assert audit.verify_chain(session, b.id).is_intact  # an empty chain is intact
+
+
+def test_an_append_waits_for_the_one_in_progress_and_follows_it(backends):
+    """Read committed: the head row is read after the wait, not from the statement's snapshot."""
+    if not backends.has_postgres:
+        pytest.skip("row locks are PostgreSQL's: SQLite has one writer at a time")
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    from app.extensions import db
+    from tests.conftest import throwaway_app
+
+    with throwaway_app(backends, "audit_head_wait"):
+        engine = db.engine
+        with Session(engine) as s:
+            audit.record(s, "test.start", school_id=5)
+            s.commit()
+        first = Session(engine)
+        appended = audit.record(first, "test.first", school_id=5).entry_hash  # holds the row
+        taken: dict = {}
+        second_started = threading.Event()
+
+        def second() -> None:
+            with Session(engine) as s:
+                second_started.set()
+                taken.update(audit.take_chains(s.connection(), [5]))
+                s.rollback()
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        second_started.wait(5)
+        thread.join(0.5)
+        assert thread.is_alive() and taken == {}  # waiting for the first append
+        first.commit()
+        first.close()
+        thread.join(10)
+        assert taken == {5: appended}
+
+
+def test_chains_taken_together_are_made_before_any_is_locked(session, engine, two_schools):
+    """Locks in key order only: a row made after others were locked could close a cycle."""
+    from tests.helpers import StatementCounter
+
+    a, b = two_schools
+    audit.record(session, "test.one", school_id=b.id)  # b's row exists, a's does not
+    session.commit()
+    with StatementCounter(engine) as counter:
+        heads = audit.take_chains(session.connection(), [b.id, a.id])
+    session.rollback()
+
+    assert heads[a.id] == audit.GENESIS and heads[b.id] == _head(session, b.id)
+    sent = [s for s in counter.statements if "SAVEPOINT" not in s]  # the test's own
+    assert len(sent) == 2, sent
+    assert sent[0].startswith("INSERT INTO audit_chain") and "FOR UPDATE" in sent[1], sent

@@ -217,3 +217,38 @@ def test_audit_log_cannot_be_truncated_in_postgresql(empty_app):
             with pytest.raises(sa.exc.DBAPIError, match="append-only"):
                 with conn.begin():
                     conn.execute(sa.text("TRUNCATE audit_entry"))
+
+
+def test_the_chain_head_revision_starts_each_chain_at_its_newest_entry(empty_app):
+    """0007 fills audit_chain from the log as it stands, and appends go on from there."""
+    from app.extensions import db
+
+    with empty_app.app_context():
+        flask_migrate.upgrade(revision="0006_audit_checkpoint")
+        insert = sa.text(
+            "INSERT INTO audit_entry (school_id, created_dt, actor_kind, action, detail,"
+            " prev_hash, entry_hash) VALUES (:school, :at, 'system', 'test.old', '{}',"
+            " :prev, :hash)")
+        at = datetime(2024, 1, 2, tzinfo=timezone.utc)
+        with db.engine.begin() as conn:
+            from app.inserts import full_row
+            from app.schools.models import School
+
+            conn.execute(sa.insert(School.__table__), full_row(School.__table__, {
+                "id": 9, "slug": "quiet", "name": "Quiet", "timezone": "Europe/London"}))
+            for school, hash_ in ((3, "a"), (None, "b"), (3, "c"), (4, "d"), (None, "e")):
+                conn.execute(insert, {"school": school, "at": at, "prev": "0" * 64,
+                                      "hash": hash_ * 64})
+        flask_migrate.upgrade()
+        with db.engine.connect() as conn:
+            heads = dict(conn.execute(sa.text(
+                "SELECT chain_key, head_hash FROM audit_chain")).all())
+        # ... and a school with no entry yet starts at the genesis hash
+        assert heads == {3: "c" * 64, 4: "d" * 64, 0: "e" * 64, 9: "0" * 64}
+
+        from app.audit import services as audit
+
+        with Session(db.engine) as session:
+            entry = audit.record(session, "test.new", school_id=3, actor_kind="system")
+            session.commit()
+            assert entry.prev_hash == "c" * 64

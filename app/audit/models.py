@@ -38,6 +38,24 @@ class AuditEntry(Base):
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class AuditChain(Base):
+    """The newest entry of each chain: what an append waits for, and the hash it follows.
+
+    One row per school, and ``chain_key`` 0 for the entries of no school. An
+    append takes the row (``SELECT ... FOR UPDATE``), which waits for the
+    append before it and then reads that one's hash, in one statement; it
+    moves the head in its own transaction. A walk of the chain that never
+    reaches the head shows entries removed from its end, which the hashes
+    alone cannot.
+    """
+
+    __tablename__ = "audit_chain"
+
+    chain_key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    #: ``entry_hash`` of the chain's newest entry (the genesis hash before the first).
+    head_hash: Mapped[str] = mapped_column(String(64))
+
+
 class AuditCheckpoint(Base):
     """How far a full check (the nightly job) found a school's chain intact.
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Integer, bindparam, func, insert, select, text
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.audit.models import AuditCheckpoint, AuditEntry
+from app.audit.models import AuditChain, AuditCheckpoint, AuditEntry
 from app.db import utcnow
 from app.errors import ValidationFailed
 from app.policy import require_lead
@@ -49,27 +51,65 @@ def compute_hash(entry: AuditEntry) -> str:
     return hashlib.sha256(_canonical(entry)).hexdigest()
 
 
-#: Namespace of the advisory locks that serialise appends to a chain (one key per school).
-LOCK_NAMESPACE = 0x5AFE
+def chain_key(school_id: int | None) -> int:
+    """The key of a school's chain in ``audit_chain`` (0: the chain of entries of no school)."""
+    return school_id or 0
 
 
-def chain_lock() -> ColumnElement:
-    """PostgreSQL's call that takes a chain's lock, to select along with other work.
+_CHAIN = AuditChain.__table__
+# Built once: a statement keeps its cache key, which is costly to work out afresh.
+_TAKE_ONE = (select(_CHAIN.c.chain_key, _CHAIN.c.head_hash)
+             .where(_CHAIN.c.chain_key == bindparam("chain_key")).with_for_update())
+_TAKE_MANY = (select(_CHAIN.c.chain_key, _CHAIN.c.head_hash)
+              .where(_CHAIN.c.chain_key.in_(bindparam("chain_keys", expanding=True)))
+              .order_by(_CHAIN.c.chain_key).with_for_update())
+_MOVE = (update(_CHAIN).where(_CHAIN.c.chain_key == bindparam("key"))
+         .values(head_hash=bindparam("head")))
+_NEW_CHAINS = {
+    "postgresql": postgresql.insert(_CHAIN).on_conflict_do_nothing(index_elements=["chain_key"]),
+    "sqlite": sqlite.insert(_CHAIN).on_conflict_do_nothing(index_elements=["chain_key"]),
+}
 
-    It takes the school's id as the parameter ``chain_school`` (0 for entries of no school).
+
+def take_chains(conn: Connection, school_ids: Iterable[int | None]) -> dict[int | None, str]:
+    """Lock the schools' chains until the transaction ends; return each one's head.
+
+    On PostgreSQL the statement waits for an append in progress and then
+    reads the head that append left. (SQLite serialises writers itself.) A
+    chain without a row yet (a school whose first entry this is) gets one at
+    the genesis hash. Several chains are locked in key order, their missing
+    rows made first, so two writers never wait on each other in opposite orders.
     """
-    return func.pg_advisory_xact_lock(LOCK_NAMESPACE, bindparam("chain_school", type_=Integer))
+    wanted = {chain_key(school_id): school_id for school_id in school_ids}
+    keys = sorted(wanted)
+    if len(keys) == 1:
+        heads = dict(_take(conn, keys))
+        if not heads:  # one chain, one lock: made and taken without a cycle
+            _make_chains(conn, keys)
+            heads = dict(_take(conn, keys))
+    else:
+        # Made before any is locked: a row made after others were locked would be locked
+        # out of order. (An existing row is neither written nor waited for here.)
+        _make_chains(conn, keys)
+        heads = dict(_take(conn, keys))
+    return {school_id: heads[key] for key, school_id in wanted.items()}
 
 
-_LOCK = select(chain_lock())
+def _take(conn: Connection, keys: list[int]) -> list[tuple[int, str]]:
+    if len(keys) == 1:
+        return [tuple(row) for row in conn.execute(_TAKE_ONE, {"chain_key": keys[0]})]
+    return [tuple(row) for row in conn.execute(_TAKE_MANY, {"chain_keys": keys})]
 
 
-def _lock_chain(session: Session, school_id: int | None) -> None:
-    """Serialise appends to one school's chain until the transaction ends."""
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK, {"chain_school": school_id or 0})
-    # SQLite serialises writers itself.
+def _make_chains(conn: Connection, keys: list[int]) -> None:
+    conn.execute(_NEW_CHAINS[conn.dialect.name],
+                 [{"chain_key": key, "head_hash": GENESIS} for key in keys])
+
+
+def move_heads(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Point each chain at the last of ``rows`` (audit_entry rows, as inserted) of its school."""
+    heads = {chain_key(row["school_id"]): row["entry_hash"] for row in rows}
+    conn.execute(_MOVE, [{"key": key, "head": head} for key, head in heads.items()])
 
 
 def record(
@@ -88,12 +128,13 @@ def record(
     # Pending row changes go first, as the scans take row locks before the chain's
     # lock: the other order could deadlock with them.
     session.flush()
-    _lock_chain(session, school_id)
-    entry = _chained(school_id, chain_head(session, school_id), action=action,
-                     actor_kind=actor_kind, actor_id=actor_id, case_id=case_id, target=target,
-                     detail=detail, at=at)
+    conn = session.connection()
+    head = take_chains(conn, [school_id])[school_id]
+    entry = _chained(school_id, head, action=action, actor_kind=actor_kind, actor_id=actor_id,
+                     case_id=case_id, target=target, detail=detail, at=at)
     session.add(entry)
     session.flush()
+    conn.execute(_MOVE, {"key": chain_key(school_id), "head": entry.entry_hash})
     return entry
 
 
@@ -108,71 +149,42 @@ def _chained(school_id: int | None, prev: str, *, action: str, actor_kind: str,
     return entry
 
 
-# Built once: a statement keeps its cache key, which is costly to work out afresh.
-_HEAD = (select(AuditEntry.entry_hash).where(AuditEntry.school_id == bindparam("school_id"))
-         .order_by(AuditEntry.id.desc()).limit(1))
-_HEAD_NO_SCHOOL = (select(AuditEntry.entry_hash).where(AuditEntry.school_id.is_(None))
-                   .order_by(AuditEntry.id.desc()).limit(1))
-
-
-def chain_head(session: Session, school_id: int | None) -> str:
-    """The hash of the school's last entry; read it after taking the chain's lock."""
-    conn = session.connection()
-    if school_id is None:
-        return conn.execute(_HEAD_NO_SCHOOL).scalar_one_or_none() or GENESIS
-    return conn.execute(_HEAD, {"school_id": school_id}).scalar_one_or_none() or GENESIS
-
-
-_HEADS = text("SELECT s.id, (SELECT a.entry_hash FROM audit_entry a WHERE a.school_id = s.id"
-              " ORDER BY a.id DESC LIMIT 1) FROM unnest(CAST(:ids AS integer[])) AS s(id)")
-_LOCK_MANY = text("SELECT pg_advisory_xact_lock(:ns, k)"
-                  " FROM unnest(CAST(:keys AS integer[])) AS k ORDER BY k")
 _INSERT = insert(AuditEntry.__table__)
 
 
-def _chain_heads(session: Session, school_ids: list[int]) -> dict[int, str]:
-    """The last hash of each school's chain, one index probe per school."""
-    if len(school_ids) == 1 or session.get_bind().dialect.name != "postgresql":
-        return {school_id: chain_head(session, school_id) for school_id in school_ids}
-    rows = session.connection().execute(_HEADS, {"ids": school_ids})
-    return {school_id: head or GENESIS for school_id, head in rows}
-
-
 def record_many(session: Session, entries: list[dict[str, Any]]) -> int:
-    """Append many entries, of one school or several, in a few statements.
+    """Append many entries, of one school or several, in three or four statements.
 
     Each entry is a dict of :func:`record`'s keyword arguments (``school_id``,
     ``action`` and ``actor_kind`` required; ``actor_id``, ``case_id``, ``target``,
     ``detail``, ``at``).
-    The schools' chains are locked in id order (so two writers cannot deadlock)
-    and their heads read in one statement; the rows go in as one INSERT, each
-    school's in the order given, which is the order of their ids and so of the
-    chain. The caller commits.
+    The schools' chains are taken (:func:`take_chains`: one statement, two for
+    several schools); the rows go in as one INSERT, each school's in the order given, which is the
+    order of their ids and so of the chain; then the heads move. The caller
+    commits.
     """
     if not entries:
         return 0
-    school_ids = sorted({item["school_id"] for item in entries})
     session.flush()  # entries added to the session before these come first in their chains
-    if len(school_ids) == 1:
-        _lock_chain(session, school_ids[0])
-    elif session.get_bind().dialect.name == "postgresql":
-        session.connection().execute(_LOCK_MANY, {"ns": LOCK_NAMESPACE, "keys": school_ids})
-    rows = chained_rows(_chain_heads(session, school_ids), entries)
-    session.connection().execute(_INSERT, rows)
+    conn = session.connection()
+    rows = chained_rows(take_chains(conn, {item["school_id"] for item in entries}), entries)
+    conn.execute(_INSERT, rows)
+    move_heads(conn, rows)
     return len(rows)
 
 
 def chained_rows(heads: dict[int | None, str], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The audit_entry rows for ``entries`` (as :func:`record_many` takes them), hashed in chain.
 
-    ``heads`` holds each school's current chain head, read under its lock. Each
-    school's rows follow one another in the order given and must be inserted so.
+    ``heads`` holds each school's chain head, from :func:`take_chains`. Each
+    school's rows follow one another in the order given and must be inserted so;
+    then :func:`move_heads`.
     """
     by_school: dict[int | None, list[dict[str, Any]]] = {}
     for item in entries:
         by_school.setdefault(item["school_id"], []).append(item)
     rows = []
-    for school_id in sorted(by_school):
+    for school_id in sorted(by_school, key=chain_key):
         prev = heads[school_id]
         for item in by_school[school_id]:
             entry = _chained(**item, prev=prev)
@@ -204,8 +216,12 @@ def verify_chain(session: Session, school_id: int | None, *,
     """Walk a school's chain in order and report the first entry that breaks it.
 
     With ``after``, start from a checkpoint: its entries count as checked and
-    the walk begins at the entry following it.
+    the walk begins at the entry following it. The chain's head is read
+    first, so the walk must pass it (entries appended meanwhile come after
+    it); a walk that does not has lost entries at its end.
     """
+    head = session.execute(select(AuditChain.head_hash).where(
+        AuditChain.chain_key == chain_key(school_id))).scalar_one_or_none()
     prev, count, last_id = GENESIS, 0, None
     query = (select(AuditEntry)
              .where(AuditEntry.school_id.is_(None) if school_id is None
@@ -214,6 +230,7 @@ def verify_chain(session: Session, school_id: int | None, *,
     if after is not None:
         prev, count, last_id = after.entry_hash, after.entries, after.entry_id
         query = query.where(AuditEntry.id > after.entry_id)
+    reached = head in (None, prev)
     for entry in session.execute(query).scalars():
         count += 1
         if entry.prev_hash != prev:
@@ -221,14 +238,22 @@ def verify_chain(session: Session, school_id: int | None, *,
         if compute_hash(entry) != entry.entry_hash:
             return ChainCheck(False, count, entry.id, "its contents were changed")
         prev, last_id = entry.entry_hash, entry.id
+        reached = reached or prev == head
+    if head is None and last_id is not None:
+        return ChainCheck(False, count, None, "the record of the log's newest entry is gone")
+    if not reached:  # cut at the end: no entry is out of place, the newest are missing
+        return ChainCheck(False, count, None, f"the entries after entry {last_id} were removed"
+                          if last_id else "all its entries were removed")
     return ChainCheck(True, count, last_id=last_id, last_hash=prev if last_id else None)
 
 
 def check_chain(session: Session, school_id: int) -> ChainCheck:
     """The log viewer's check: the entries since the last full check, from its checkpoint.
 
-    Without a checkpoint, or if the checkpointed entry itself is gone or
-    changed, the whole chain is walked.
+    Without a checkpoint the whole chain is walked. If the checkpointed entry
+    itself is gone or changed, the log was tampered with (it is append-only):
+    the whole chain is walked to show where, and it is broken even if the
+    walk finds the rest consistent (the newest entries and the head rolled back).
     """
     point = session.get(AuditCheckpoint, school_id)
     if point is not None:
@@ -236,7 +261,12 @@ def check_chain(session: Session, school_id: int) -> ChainCheck:
             AuditEntry.id == point.entry_id, AuditEntry.school_id == school_id)
         ).scalar_one_or_none()
         if anchor != point.entry_hash:
-            point = None
+            check = verify_chain(session, school_id)
+            if check.is_intact:
+                check = ChainCheck(False, check.entries_checked, None,
+                                   f"entry {point.entry_id}, checked intact by the nightly check"
+                                   f" on {point.checked_dt:%d %B %Y}, was removed or changed")
+            return check
     check = verify_chain(session, school_id, after=point)
     return replace(check, checkpoint_dt=point.checked_dt if point is not None else None)
 

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 #: When the morning digest goes out, in each school's own time.
 DIGEST_TIME = time(7, 0)
-#: Namespace of the advisory locks the scans take (the audit log uses 0x5AFE).
+#: Namespace of the advisory locks the scans take.
 _LOCK_NS = 0x5AF0
 _STALE_LOCK, _DIGEST_LOCK = 1, 2
 

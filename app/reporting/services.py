@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy import Connection, bindparam, func, inspect, select
 from sqlalchemy.orm import Session, undefer
 
 from app.audit import services as audit
-from app.audit.models import AuditEntry
+from app.audit.models import AuditChain, AuditEntry
 from app.auth.models import StaffUser
 from app.cases.identifier_models import CaseIdentifier, IdentifierKind
 from app.cases.deadlines import mark_staff_action, start_deadline
@@ -23,7 +23,7 @@ from app.cases.references import new_reference
 from app.cases.vocabulary import CaseStatus, IncidentKind, Platform, ReporterRole, Risk, to_mask
 from app.db import utcnow
 from app.errors import DomainError, NotFound, ValidationFailed
-from app.inserts import full_row, insert_together
+from app.inserts import Followup, full_row, insert_together
 from app.notifications.outbox import queue_notification
 from app.notifications.recipients import StaffDirectory, hold_recipients
 from app.policy import require_case_work
@@ -191,9 +191,9 @@ def submit_report(session: Session, school: School, data: ReportInput,
     (the case, the report with the reply address if given, its first event,
     the blind indexes and the audit entries) are built first and written
     together (:func:`app.inserts.insert_together`): on PostgreSQL a submission
-    is three statements, the school's audit chain locked with the two new ids
-    reserved, the chain's head read, and one INSERT of everything. Critical
-    reports also queue the leads' alerts.
+    is two statements, the school's audit chain taken (its head locked and
+    read) with the two new ids reserved, and one INSERT of everything that
+    also moves the chain's head. Critical reports also queue the leads' alerts.
     """
     now = now or utcnow()
     clean = validate(data)
@@ -208,8 +208,7 @@ def submit_report(session: Session, school: School, data: ReportInput,
     session.flush()  # anything pending in the session goes first
     leads = leads_to_alert(session, school.id) if risk is Risk.CRITICAL else []
     conn = session.connection()
-    case_id, report_id = _reserve_ids(conn, school.id)
-    head = audit.chain_head(session, school.id)
+    head, case_id, report_id = _take_chain_and_ids(conn, school.id)
     case_key = new_case_key()
     target = f"report:{report_id}"
     report = full_row(Report.__table__, {
@@ -244,15 +243,17 @@ def submit_report(session: Session, school: School, data: ReportInput,
     if clean["reply_email"]:
         entries.append({"school_id": school.id, "action": "report.reply_email_set",
                         "actor_kind": "reporter", "case_id": case_id, "at": now})
+    audit_rows = audit.chained_rows({school.id: head}, entries)
     rest = [(Report.__table__, [report]), (CaseEvent.__table__, [event]),
-            (CaseIdentifier.__table__, identifiers),
-            (AuditEntry.__table__, audit.chained_rows({school.id: head}, entries))]
+            (CaseIdentifier.__table__, identifiers), (AuditEntry.__table__, audit_rows)]
+    # The chain's head moves to the last entry (the case's school is the chain's key).
+    moved = Followup(_CHAIN, {"chain_key": "school_id"}, {"head_hash": audit_rows[-1]["entry_hash"]})
     case_row = full_row(Case.__table__, {**_column_values(case), "id": case_id})
     for _ in range(20):
         # A reference already taken in the school writes nothing, and another is drawn.
         case_row["reference"] = reference = new_reference(school.slug)
         if insert_together(conn, Case.__table__, case_row, unique=("school_id", "reference"),
-                           rest=rest, inherit=_FROM_CASE) is not None:
+                           rest=rest, inherit=_FROM_CASE, then_update=moved) is not None:
             break
     else:  # 20 misses in a space of 2**30 per school means something else is wrong
         raise RuntimeError("could not find a free case reference")
@@ -267,25 +268,32 @@ _FROM_CASE = {"case_id": "id", "school_id": "school_id", "created_dt": "created_
 #: Case columns the application sets (the rest take their column defaults).
 _CASE_COLUMNS = tuple(attr.key for attr in inspect(Case).column_attrs if attr.key != "id")
 _CASE_ID, _REPORT_ID = Case.__table__.c.id, Report.__table__.c.id
-# Ids for a submission's case and report, reserved up front so that every row can name
-# them; on PostgreSQL with the school's audit chain lock, taken before its head is read.
+_CHAIN = AuditChain.__table__
+# The school's audit chain taken (its head row locked and read, :func:`audit.take_chains`),
+# with ids for the submission's case and report, so that every row can name them.
 # (SQLite holds the write lock from BEGIN IMMEDIATE, so the next ids are safe to take.)
-_RESERVE_IDS = {
+_TAKE_CHAIN_AND_IDS = {
     "postgresql": select(
-        audit.chain_lock(),
+        _CHAIN.c.head_hash,
         func.nextval(func.pg_get_serial_sequence(Case.__table__.name, "id")),
-        func.nextval(func.pg_get_serial_sequence(Report.__table__.name, "id"))),
+        func.nextval(func.pg_get_serial_sequence(Report.__table__.name, "id")))
+    .where(_CHAIN.c.chain_key == bindparam("chain_key")).with_for_update(of=_CHAIN),
     "sqlite": select(
+        _CHAIN.c.head_hash,
         select(func.coalesce(func.max(_CASE_ID), 0) + 1).scalar_subquery(),
-        select(func.coalesce(func.max(_REPORT_ID), 0) + 1).scalar_subquery()),
+        select(func.coalesce(func.max(_REPORT_ID), 0) + 1).scalar_subquery())
+    .where(_CHAIN.c.chain_key == bindparam("chain_key")),
 }
 
 
-def _reserve_ids(conn: Connection, school_id: int) -> tuple[int, int]:
-    statement = _RESERVE_IDS[conn.dialect.name]
-    row = conn.execute(statement, {"chain_school": school_id} if conn.dialect.name == "postgresql"
-                       else {}).one()
-    return row[-2], row[-1]
+def _take_chain_and_ids(conn: Connection, school_id: int) -> tuple[str, int, int]:
+    """The school's chain head, locked, and ids for a new case and report: one statement."""
+    statement = _TAKE_CHAIN_AND_IDS[conn.dialect.name]
+    row = conn.execute(statement, {"chain_key": school_id}).one_or_none()
+    if row is None:  # the school's first entry: its chain gets its row, then as before
+        audit.take_chains(conn, [school_id])
+        row = conn.execute(statement, {"chain_key": school_id}).one()
+    return row[0], row[1], row[2]
 
 
 def _column_values(obj: object) -> dict:

@@ -240,6 +240,7 @@ def test_a_submission_is_a_fixed_handful_of_plain_inserts(client, session, schoo
     from tests.reporting.conftest import counted_flushes, counted_statements
     from tests.reporting.test_submission_cost import most_statements_per_submission
 
+    submit(client, school)  # the school's audit chain exists, as after create-school
     with counted_statements(engine) as statements, counted_flushes() as flushes:
         answer = submit(client, school, reporter={"name": "Sam Doe", "year_group": 9},
                         handles=[{"platform": "instagram", "handle": "@one"},

@@ -280,3 +280,44 @@ def test_an_old_entry_changed_is_found_by_the_nightly_check_which_drops_the_chec
     assert session.get(AuditCheckpoint, log.school.id) is None
     _, page = shown(viewer)
     assert f'data-broken-at="{e2.id}"' in page and "its contents were changed" in page
+
+
+def _school_entries(session, school_id) -> list[AuditEntry]:  # noqa: ANN001
+    return list(session.scalars(select(AuditEntry).where(AuditEntry.school_id == school_id)
+                                .order_by(AuditEntry.id)))
+
+
+def test_the_newest_entries_removed_break_the_chain(viewer, log, session):
+    """No entry is out of place after a cut at the end: the chain's head row shows it."""
+    _allow_rewrites(session)
+    kept = _school_entries(session, log.school.id)[:-2]
+    session.execute(sa.delete(AuditEntry).where(
+        AuditEntry.school_id == log.school.id, AuditEntry.id > kept[-1].id))
+    session.commit()
+
+    check = audit.check_chain(session, log.school.id)
+    assert not check.is_intact
+    assert check.reason == f"the entries after entry {kept[-1].id} were removed"
+    _, page = shown(viewer)
+    assert 'data-chain="broken"' in page and 'data-chain="intact"' not in page
+
+
+def test_entries_cut_back_past_the_checkpoint_with_the_head_rolled_back_still_break_it(
+        log, session):
+    from app.audit.models import AuditChain
+    from app.db import utcnow
+
+    audit.checkpoint_chains(session, now=utcnow())
+    session.commit()
+    _allow_rewrites(session)
+    entries = _school_entries(session, log.school.id)
+    # The newest two go, and the head is pointed at what is left: the hashes all agree.
+    session.execute(sa.delete(AuditEntry).where(AuditEntry.id.in_([e.id for e in entries[-2:]])))
+    session.execute(sa.update(AuditChain).where(AuditChain.chain_key == log.school.id)
+                    .values(head_hash=entries[-3].entry_hash))
+    session.commit()
+    assert audit.verify_chain(session, log.school.id).is_intact  # a full walk cannot tell
+
+    check = audit.check_chain(session, log.school.id)
+    assert not check.is_intact
+    assert f"entry {entries[-1].id}, checked intact by the nightly check" in check.reason

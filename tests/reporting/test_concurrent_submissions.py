@@ -1,8 +1,8 @@
 """Submissions in parallel on PostgreSQL: every report stored once, the audit chain unforked.
 
-A submission takes the school's audit chain lock with its ids, reads the chain's head
-and writes every row in one statement (app.inserts). Writers in one school queue on the
-lock; a reference clash must still write nothing but the retry.
+A submission takes the school's audit chain (locks its head row and reads it) with its
+ids, and writes every row in one statement that moves the head (app.inserts). Writers in
+one school queue on the head row; a reference clash must still write nothing but the retry.
 """
 
 from __future__ import annotations
