@@ -201,6 +201,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         server.stop()
     found = stored_tokens(url, since=since)
+    # Every school written to keeps one unbroken audit chain up to its head (app.audit).
+    chains = seed.verify_chains(url, list(range(1, staff_schools + 1)))
     common.drop_database(LOAD_DB)
 
     statuses = results["students"].statuses + results["staff"].statuses
@@ -221,12 +223,13 @@ def main(argv: list[str] | None = None) -> None:
         "seconds": args.seconds, "students": args.students, "staff": args.staff,
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "server_errors": server_errors, "checks_of_case_page": ledger.checks,
-        "reply_conflicts_409": ledger.conflicts, "stored": checks, "requests": requests,
+        "reply_conflicts_409": ledger.conflicts, "stored": checks,
+        "audit_chains_intact": f"{sum(chains.values())} of {len(chains)}", "requests": requests,
         "errors": (results["students"].errors + results["staff"].errors)[:10],
         "failed_operations": sum(1 for r in results.values() for _, _, ok in r.ops if not ok)}
     ok = server_errors == 0 and all(
         c["missing"] == 0 and c["doubled"] == 0 and c["stored_without_success_answer"] == 0
-        for c in checks.values())
+        for c in checks.values()) and all(chains.values())
     summary["passed"] = ok
     print(json.dumps(summary, indent=2))
     common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -44,8 +44,11 @@ class Gunicorn:
 
 
 def start_gunicorn(env: dict[str, str], *, app: str | None = None, name: str = "web",
-                   workers: int = 2) -> Gunicorn:
-    """Start gunicorn with the project's config on a free port; wait until it answers."""
+                   workers: int = 2, cwd: Path | None = None) -> Gunicorn:
+    """Start gunicorn with the project's config on a free port; wait until it answers.
+
+    ``cwd``: serve the code of another checkout of the project (``bench.compare``).
+    """
     port = common.free_port()
     env = {**env, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers),
            # Recycling workers mid-run would drop their CPU time from the meter.
@@ -55,7 +58,7 @@ def start_gunicorn(env: dict[str, str], *, app: str | None = None, name: str = "
     if app:
         command.append(app)
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, env=env, cwd=common.PROJECT_ROOT, stdout=log,
+        process = subprocess.Popen(command, env=env, cwd=cwd or common.PROJECT_ROOT, stdout=log,
                                    stderr=subprocess.STDOUT)
     server = Gunicorn(process, port, log_path)
     deadline = time.monotonic() + STARTUP_SECONDS
