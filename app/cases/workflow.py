@@ -108,8 +108,7 @@ def move_status(session: Session, user: StaffUser, case_id: int, to: str | CaseS
 def set_risk(session: Session, user: StaffUser, case_id: int, risk: str | Risk, *,
              reason: str | None, version: int | None, now: datetime | None = None) -> CaseEvent:
     """Change the risk, with a reason; the first-response deadline restarts from now."""
-    from app.notifications.recipients import StaffDirectory
-    from app.reporting.services import alert_leads
+    from app.reporting.services import alert_leads, leads_to_alert
 
     case = case_for_work(session, user, case_id, version=version)
     try:
@@ -125,10 +124,9 @@ def set_risk(session: Session, user: StaffUser, case_id: int, risk: str | Risk, 
     case.set_risk(new)
     start_deadline(case, session.get(School, case.school_id), now)
     if new is Risk.CRITICAL:
-        # Queued first: the audit entry writes them before taking the chain's lock, so the
-        # leads' rows they name are locked first (see audit.record).
+        # The leads' rows the alerts name are locked before the chain's (leads_to_alert).
         alert_leads(session, case.school_id, case.id, case.reference,
-                    StaffDirectory.load(session, [case.school_id]).leads(case.school_id))
+                    leads_to_alert(session, case.school_id))
     return record_action(session, user, case, EventKind.RISK_CHANGED, "case.risk_changed",
                          body=reason, data={"from": previous.value, "to": new.value}, now=now,
                          detail={"from": previous.value, "to": new.value})

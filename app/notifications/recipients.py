@@ -86,4 +86,4 @@ def hold_recipients(session: Session, staff_ids: list[int]) -> None:
     """
     if staff_ids and session.get_bind().dialect.name == "postgresql":
         session.execute(select(StaffUser.id).where(StaffUser.id.in_(sorted(set(staff_ids))))
-                        .order_by(StaffUser.id).with_for_update(key_share=True))
+                        .order_by(StaffUser.id).with_for_update(read=True, key_share=True))

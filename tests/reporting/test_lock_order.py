@@ -49,7 +49,7 @@ def _risk_raised_to_critical(s: Session, school_id: int, staff_id: int) -> None:
 def test_a_writer_holding_a_staff_row_and_a_notification_for_that_person_both_finish(
         backends, write):
     if not backends.has_postgres:
-        pytest.skip("row locks and advisory locks are PostgreSQL's")
+        pytest.skip("the row locks that could deadlock here are PostgreSQL's")
     with throwaway_app(backends, f"lock_order_{write.__name__.strip('_')}"):
         engine = db.engine
         with Session(engine) as s:
@@ -106,3 +106,45 @@ def test_a_writer_holding_a_staff_row_and_a_notification_for_that_person_both_fi
             assert s.scalar(select(Notification.id).where(
                 Notification.recipient_staff_id == lead_id)) is not None
             assert audit.verify_chain(s, school_id).is_intact
+
+
+def test_a_critical_report_does_not_wait_for_a_session_being_booked_with_its_lead(backends):
+    """The leads' rows are held as the alerts' foreign keys will (FOR KEY SHARE), no more:
+    booking a session locks the counsellor FOR NO KEY UPDATE, which must not hold up a
+    report (nor a lead's sign-in, which updates the row) for the length of a booking."""
+    if not backends.has_postgres:
+        pytest.skip("the row locks compared here are PostgreSQL's")
+    with throwaway_app(backends, "lock_strength"):
+        engine = db.engine
+        with Session(engine) as s:
+            school = School(slug="strength", name="Strength Academy")
+            s.add(school)
+            s.flush()
+            lead = StaffUser(school_id=school.id, email="lead@example.org", name="Lead",
+                             password_hash=_password_hash(), case_role=CaseRole.LEAD)
+            s.add(lead)
+            s.commit()
+            school_id, lead_id = school.id, lead.id
+        booking = Session(engine)
+        booking.execute(select(StaffUser.id).where(StaffUser.id == lead_id)
+                        .with_for_update(key_share=True))  # as scheduling's _check_free
+        outcome: dict[str, str] = {}
+
+        def report() -> None:
+            with Session(engine) as s:
+                _critical_report(s, school_id, lead_id)
+                s.commit()
+                outcome["report"] = "ok"
+
+        thread = threading.Thread(target=report)
+        thread.start()
+        thread.join(10)
+        stored_while_booking = outcome.get("report")
+        booking.rollback()
+        booking.close()
+        thread.join(10)
+
+        assert stored_while_booking == "ok"
+        with Session(engine) as s:
+            assert s.scalar(select(Notification.recipient_staff_id).where(
+                Notification.kind == "critical_alert")) == lead_id
