@@ -61,28 +61,40 @@ def make_test_app(backends: Backends, database_url: str, **overrides):
 
 
 @contextmanager
-def throwaway_app(backends: Backends, label: str) -> Iterator[Flask]:
-    """An app on a migrated database of its own, inside its app context.
+def other_app(backends: Backends, database_url: str, **overrides) -> Iterator[Flask]:
+    """An app on another database, for the length of a test.
 
-    For tests that commit rows the shared database must not keep (audit_entry
-    refuses DELETE). The process-wide keyring and Celery app are put back after.
+    Building an app installs its keyring and Celery app process-wide; the
+    run's own are put back after.
     """
-    import flask_migrate
     from celery import _state as celery_state
 
     from app import security
     from app.extensions import db
 
     keyring_before, celery_before = security._keyring, celery_state.default_app
-    app = make_test_app(backends, backends.new_database(label))
+    app = make_test_app(backends, database_url, **overrides)
     try:
-        with app.app_context():
-            flask_migrate.upgrade()
-            yield app
-            db.engine.dispose()
+        yield app
     finally:
+        with app.app_context():
+            db.engine.dispose()
         security._keyring = keyring_before
         celery_state.default_app = celery_before
+
+
+@contextmanager
+def throwaway_app(backends: Backends, label: str) -> Iterator[Flask]:
+    """An app on a migrated database of its own, inside its app context.
+
+    For tests that commit rows the shared database must not keep (audit_entry
+    refuses DELETE).
+    """
+    import flask_migrate
+
+    with other_app(backends, backends.new_database(label)) as app, app.app_context():
+        flask_migrate.upgrade()
+        yield app
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,11 @@
-"""Small helpers for tests: HTTP forms, sign-in, counting SQL statements."""
+"""Small helpers for tests: HTTP forms, sign-in, counting SQL statements, writers at once."""
 
 from __future__ import annotations
 
 import itertools
 import re
+import threading
+from collections.abc import Callable
 
 from sqlalchemy import event
 
@@ -65,3 +67,24 @@ class StatementCounter:
 
     def __exit__(self, *exc) -> None:  # noqa: ANN002
         event.remove(self.engine, "before_cursor_execute", self._count)
+
+
+def all_at_once(work: Callable[[int], None], writers: int, *,
+                timeout: float = 60) -> list[BaseException]:
+    """Run ``work(0)`` ... ``work(writers - 1)`` in threads released together; what they raised."""
+    start = threading.Barrier(writers)
+    errors: list[BaseException] = []
+
+    def run(writer: int) -> None:
+        try:
+            start.wait()
+            work(writer)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return errors

@@ -193,35 +193,23 @@ def test_concurrent_appends_to_one_school_keep_a_single_chain(backends):
     """Writers in parallel transactions are serialised, so the chain never forks."""
     if not backends.has_postgres:
         pytest.skip("needs PostgreSQL: SQLite has one writer at a time anyway")
-    import threading
-
     from sqlalchemy.orm import Session
 
     from app.extensions import db
     from tests.conftest import throwaway_app
+    from tests.helpers import all_at_once
 
     with throwaway_app(backends, "audit_concurrency"):
         engine = db.engine
-        start = threading.Barrier(4)
-        errors: list[BaseException] = []
 
         def append(writer: int) -> None:
-            try:
-                start.wait()
-                for i in range(10):
-                    with Session(engine) as s:
-                        audit.record(s, "test.concurrent", school_id=7,
-                                     detail={"writer": writer, "i": i})
-                        s.commit()
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
+            for i in range(10):
+                with Session(engine) as s:
+                    audit.record(s, "test.concurrent", school_id=7,
+                                 detail={"writer": writer, "i": i})
+                    s.commit()
 
-        threads = [threading.Thread(target=append, args=(w,)) for w in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
-        assert errors == []
+        assert all_at_once(append, 4) == []
         with Session(engine) as s:
             check = audit.verify_chain(s, 7)
             assert check.is_intact, check

@@ -20,7 +20,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.orm import Session
 
-from tests.conftest import make_test_app
+from tests.conftest import other_app
 
 _labels = itertools.count()
 
@@ -35,23 +35,8 @@ def empty_app(request, backends):
     else:
         url = f"sqlite:///{backends.tmp / f'alembic_{next(_labels)}.sqlite'}"
 
-    # Building an app installs its keyring and Celery app process-wide; put the
-    # previous ones back so the rest of the run keeps its own.
-    from celery import _state as celery_state
-
-    from app import security
-
-    keyring_before, celery_before = security._keyring, celery_state.default_app
-    app = make_test_app(backends, url)
-    try:
+    with other_app(backends, url) as app:
         yield app
-    finally:
-        with app.app_context():
-            from app.extensions import db
-
-            db.engine.dispose()
-        security._keyring = keyring_before
-        celery_state.default_app = celery_before
 
 
 def _revisions(app) -> list[str]:

@@ -172,23 +172,3 @@ def counted_flushes() -> Iterator[list[int]]:
         yield flushes
     finally:
         sa.event.remove(Session, "after_flush", collect)
-
-
-@contextmanager
-def other_app(backends, database_url: str, **overrides):  # noqa: ANN001
-    """An app on another database; the run's keyring and Celery app are put back after."""
-    from celery import _state as celery_state
-
-    from app import security
-    from app.extensions import db
-    from tests.conftest import make_test_app
-
-    keyring_before, celery_before = security._keyring, celery_state.default_app
-    app = make_test_app(backends, database_url, **overrides)
-    try:
-        yield app
-    finally:
-        with app.app_context():
-            db.engine.dispose()
-        security._keyring = keyring_before
-        celery_state.default_app = celery_before

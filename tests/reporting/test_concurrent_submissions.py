@@ -7,8 +7,6 @@ one school queue on the head row; a reference clash must still write nothing but
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import func, select
 
@@ -19,6 +17,7 @@ from app.reporting import services as reporting
 from app.reporting.models import Report
 from app.schools.models import School
 from tests.factories import report_input
+from tests.helpers import all_at_once
 
 WRITERS = 4
 EACH = 8
@@ -39,32 +38,20 @@ def test_parallel_submissions_in_one_school_are_each_stored_once_in_one_chain(ba
             s.add(school)
             s.commit()
             school_id = school.id
-        start = threading.Barrier(WRITERS)
-        errors: list[BaseException] = []
         submitted: list[tuple[int, int, str]] = []
 
         def submit(writer: int) -> None:
-            try:
-                start.wait()
-                for i in range(EACH):
-                    with Session(engine) as s:
-                        school = s.get(School, school_id)
-                        result = reporting.submit_report(
-                            s, school, report_input(details=f"writer {writer} report {i}",
-                                                    handles=[{"platform": "tiktok",
-                                                              "handle": f"@w{writer}"}]))
-                        s.commit()
-                        submitted.append((result.case_id, result.report_id, result.reference))
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
+            for i in range(EACH):
+                with Session(engine) as s:
+                    school = s.get(School, school_id)
+                    result = reporting.submit_report(
+                        s, school, report_input(details=f"writer {writer} report {i}",
+                                                handles=[{"platform": "tiktok",
+                                                          "handle": f"@w{writer}"}]))
+                    s.commit()
+                    submitted.append((result.case_id, result.report_id, result.reference))
 
-        threads = [threading.Thread(target=submit, args=(w,)) for w in range(WRITERS)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
-
-        assert errors == []
+        assert all_at_once(submit, WRITERS) == []
         total = WRITERS * EACH
         assert len({case_id for case_id, _, _ in submitted}) == total
         with Session(engine) as s:

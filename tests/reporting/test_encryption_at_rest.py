@@ -28,9 +28,9 @@ from app.reporting.models import Report
 from app.schools.models import School
 from app.security import DecryptionError, keyring, new_data_key_spec
 from tests.helpers import unique_address
+from tests.conftest import other_app
 from tests.reporting.conftest import (
     open_with_key,
-    other_app,
     post_on_case_page,
     raw_hits,
     submit,

@@ -18,7 +18,7 @@ from app.reporting.models import Report
 from app.schools.models import School
 from app.security import new_data_key_spec
 from tests.factories import report_input
-from tests.reporting.conftest import other_app
+from tests.conftest import other_app
 
 _labels = itertools.count(1)
 COMMON = {"SECRET_KEY": "rotation-race-secret-key-0123456789",
