@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, String
+from sqlalchemy import ColumnElement, Enum, ForeignKey, Index, String, and_, not_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantScoped, utcnow
@@ -40,3 +40,16 @@ class CaseIdentifier(TenantScoped, Base):
     #: Where it came from: ``report:<id>`` or ``person:<id>``.
     source: Mapped[str] = mapped_column(String(40))
     created_dt: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def is_matchable() -> ColumnElement[bool]:
+    """Entries that may link a case to others: all but a confidential reporter's own name.
+
+    That name is indexed with its report (``report:<id>``) so that merging moves
+    it and retention deletes it, but matching on it would say which case a
+    student reported, to staff who may not see the reporter (and unaudited):
+    only the audited reveal says who reported. The search, the case page's
+    repeat names and the dashboard's all filter with this one predicate.
+    """
+    return not_(and_(CaseIdentifier.kind == IdentifierKind.STUDENT_NAME,
+                     CaseIdentifier.source.startswith("report:")))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
 from app.auth.models import StaffUser
-from app.cases.identifier_models import CaseIdentifier, IdentifierKind
+from app.cases.identifier_models import CaseIdentifier, IdentifierKind, is_matchable
 from app.cases.models import Case, EventKind
 from app.cases.people_models import CasePerson, PersonKind, PersonRole
 from app.cases.services import (
@@ -142,8 +142,6 @@ def _own_labels(session: Session, case: Case) -> dict[str, str]:
         for item in report.handles or []:
             labels.setdefault(handle_digest(item["platform"], item["handle"]),
                               f"{item['handle']} on {platform_label(item['platform'])}")
-        # A confidential reporter's own name is not shown here: only the audited reveal shows it.
-        labels.setdefault(f"report:{report.id}", "the reporter's name (confidential)")
     return labels
 
 
@@ -151,11 +149,13 @@ def repeat_names(session: Session, user: StaffUser, case: Case) -> list[RepeatMa
     """Other cases of the school sharing a name or handle with this one (exact, normalised).
 
     Matching compares blind-index digests only; nothing of another case is decrypted.
+    A confidential reporter's own name matches nothing, on either side
+    (:func:`~app.cases.identifier_models.is_matchable`).
     """
     require_case_access(user, case)
     own = list(session.execute(
         select(CaseIdentifier.digest, CaseIdentifier.source).where(
-            CaseIdentifier.case_id == case.id)
+            CaseIdentifier.case_id == case.id, is_matchable())
     ))
     if not own:
         return []
@@ -165,7 +165,8 @@ def repeat_names(session: Session, user: StaffUser, case: Case) -> list[RepeatMa
         .where(CaseIdentifier.school_id == case.school_id,
                Case.school_id == case.school_id,
                CaseIdentifier.case_id != case.id,
-               CaseIdentifier.digest.in_({digest for digest, _ in own}))
+               CaseIdentifier.digest.in_({digest for digest, _ in own}),
+               is_matchable())
         .order_by(Case.id)
     ).all()
     if not rows:

@@ -12,14 +12,14 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, not_, or_, select, tuple_, union
+from sqlalchemy import or_, select, tuple_, union
 from sqlalchemy.orm import Session, aliased, joinedload, undefer
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.audit import services as audit
 from app.auth.models import StaffUser
 from app.cases.deadlines import mark_staff_action
-from app.cases.identifier_models import CaseIdentifier, IdentifierKind
+from app.cases.identifier_models import CaseIdentifier, is_matchable
 from app.cases.models import Case, CaseEvent, EventKind
 from app.cases.references import normalise_reference
 from app.cases.vocabulary import CaseStatus, IncidentKind, Platform, Risk, bit_of
@@ -146,11 +146,9 @@ def search_case_ids(school_id: int, text: str):  # noqa: ANN201 - a Select
     from app.reporting.services import handle_digest, name_digest
 
     digests = {name_digest(text)} | {handle_digest(p.value, text) for p in Platform}
-    reporter_name = and_(CaseIdentifier.kind == IdentifierKind.STUDENT_NAME,
-                         CaseIdentifier.source.startswith("report:"))
     return select(CaseIdentifier.case_id).where(CaseIdentifier.school_id == school_id,
                                                 CaseIdentifier.digest.in_(digests),
-                                                not_(reporter_name))
+                                                is_matchable())
 
 
 def queue_statement(user: StaffUser, filters: QueueFilters, *, after: str | None = None,

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import StaffUser
 from app.cases.deadlines import response_window_days
-from app.cases.identifier_models import CaseIdentifier, IdentifierKind
+from app.cases.identifier_models import CaseIdentifier, IdentifierKind, is_matchable
 from app.cases.models import Case, CaseEvent, EventKind
 from app.cases.vocabulary import CaseStatus, IncidentKind, Platform, Risk, bit_of, from_mask
 from app.db import utcnow
@@ -547,8 +547,11 @@ REPEAT_SHOWN = 10
 
 
 def _live_identifiers(school_id: int) -> list[Any]:
-    """A school's identifiers on cases not merged away (a merge moves most, not all)."""
-    return [CaseIdentifier.school_id == school_id,
+    """A school's matchable identifiers on cases not merged away (a merge moves most, not all).
+
+    A confidential reporter's own name is never a repeat name (:func:`is_matchable`).
+    """
+    return [CaseIdentifier.school_id == school_id, is_matchable(),
             CaseIdentifier.case_id.not_in(_merged_away(school_id))]
 
 

@@ -113,3 +113,49 @@ def test_the_case_page_links_the_other_cases(session, world, new_case, as_staff,
     # and the other way round
     page = text(staff.get(f"/staff/cases/{first.id}"))
     assert f'data-repeat-case="{second.reference}"' in page
+
+
+def test_a_confidential_reporters_own_name_links_no_case_either_way(session, world):
+    """Their name is stored for merging and retention, never matched: only the reveal says it."""
+    reported = make_case(session, world.school, is_anonymous=False, reporter_name="Sam Smith",
+                         year_group=9, contact="form 9B")
+    named = make_case(session, world.school)
+    record_person(session, world.counsellor, named.id,
+                  PersonInput(kind="student", role="target", name="sam  smith"),
+                  version=named.version)
+    also_reported = make_case(session, world.school, is_anonymous=False,
+                              reporter_name="SAM SMITH", year_group=9, contact="form 9B")
+    stored = session.scalars(select(CaseIdentifier.case_id).where(
+        CaseIdentifier.kind == IdentifierKind.STUDENT_NAME,
+        CaseIdentifier.source.startswith("report:"))).all()
+    assert sorted(stored) == sorted([reported.id, also_reported.id])  # still stored
+
+    for who in (world.counsellor, world.lead):
+        assert repeat_names(session, who, reported) == []
+        assert repeat_names(session, who, named) == []
+        assert repeat_names(session, who, also_reported) == []
+
+
+def test_the_case_page_never_says_who_reported_another_case(session, world, new_case,
+                                                            as_staff):
+    reported = new_case(is_anonymous=False, reporter_name="Sam Smith", year_group=9,
+                        contact="form 9B",
+                        handles=[{"platform": "snapchat", "handle": "ghost_acct"}])
+    reported.assignee_id = world.colleague.id  # the counsellor may read it, not work it
+    named = new_case()
+    session.commit()
+    staff = as_staff(world.counsellor)
+    assert staff.post(named, "people/student", "student",
+                      {"name": "Sam Smith", "role": "target"}).status_code == 302
+    assert staff.post(named, "people/account", "account",
+                      {"platform": "snapchat", "handle": "Ghost_Acct",
+                       "role": "student_who_bullied"}).status_code == 302
+
+    page = text(staff.get(f"/staff/cases/{reported.id}"))
+    assert f'data-repeat-case="{named.reference}"' in page  # the handle still links them
+    panel = page[page.index("data-repeats"):page.index("</section>", page.index("data-repeats"))]
+    assert "reporter" not in panel and "confidential" not in panel
+    assert "ghost_acct on Snapchat" in panel
+    page = text(staff.get(f"/staff/cases/{named.id}"))
+    panel = page[page.index("data-repeats"):page.index("</section>", page.index("data-repeats"))]
+    assert "Sam Smith" not in panel and "Ghost_Acct on Snapchat" in panel

@@ -13,7 +13,7 @@ from app.cases.vocabulary import CaseStatus, IncidentKind, Platform, Risk
 from app.dashboard import services as dash
 from app.dashboard.exports import export_table, suppress
 from app.errors import Forbidden
-from app.reporting.services import handle_digest
+from app.reporting.services import handle_digest, name_digest
 from tests.dashboard.conftest import NOW, PERIOD, WEEKS
 from tests.factories import make_case
 
@@ -182,6 +182,28 @@ def test_repeat_names(session, world):
     assert [r.total for r in repeats] == [3, 2]
     assert repeats[0].case_ids == sorted(repeats[0].case_ids, reverse=True)  # newest first
     assert dash.repeat_names(session, world.other_lead) == []
+
+
+def test_a_confidential_reporters_own_name_is_never_a_repeat_name(session, world):
+    """As on the case page and in the search: who reported a case is the audited reveal's."""
+    before = dash.repeat_names(session, world.lead)
+    jordan = next(r for r in before if r.kind is IdentifierKind.STUDENT_NAME)
+    # Jordan Pupil (named on c4 and c9) reports twice; Sam Smith reports and is named once.
+    for name in ("Jordan Pupil", "jordan pupil", "Sam Smith"):
+        make_case(session, world.school, is_anonymous=False, reporter_name=name, year_group=8,
+                  contact="form 8C")
+    session.add(CaseIdentifier(school_id=world.school.id, case_id=world.cases["c12"].id,
+                               kind=IdentifierKind.STUDENT_NAME, source="person:3",
+                               digest=name_digest("Sam Smith")))
+    session.flush()
+
+    after = dash.repeat_names(session, world.lead)
+
+    assert [(r.kind, r.digest, r.total, r.references) for r in after] == [
+        (r.kind, r.digest, r.total, r.references) for r in before]
+    listed = dash.cases_behind(session, world.lead, filters(), dash.Drill(repeat=jordan.digest),
+                               now=NOW)
+    assert sorted(row.reference for row in listed.rows) == world.ref("c4", "c9")
 
 
 def test_a_name_on_many_cases_shows_its_newest_and_counts_them_all(session, world):
