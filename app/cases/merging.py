@@ -20,7 +20,7 @@ from app.cases.identifier_models import CaseIdentifier
 from app.cases.models import Case, EventKind
 from app.cases.people_models import CasePerson
 from app.cases.references import normalise_reference
-from app.cases.services import case_for_work, clean_text, record_action
+from app.cases.services import case_for_work, clean_text, record_action, require_not_purged
 from app.cases.vocabulary import CaseStatus, IncidentKind, Platform, to_mask
 from app.db import utcnow
 from app.errors import Forbidden, ValidationFailed
@@ -59,6 +59,7 @@ def find_target(session: Session, user: StaffUser, source: Case, reference: str 
     if target.id == source.id:
         raise ValidationFailed("That is this case: enter the reference of the other case.",
                                field="target")
+    require_not_purged(target, field="target")
     if target.merged_into_id is not None:
         raise ValidationFailed(f"Case {target.reference} was itself merged into another case; "
                                "use that case's reference.", field="target")

@@ -387,6 +387,7 @@ def case_for_work(session: Session, user: StaffUser, case_id: int, *,
     """
     case = get_case(session, user, case_id)
     require_case_work(user, case)
+    require_not_purged(case)
     if case.merged_into_id is not None:
         target = merged_into(session, case)
         raise ValidationFailed(
@@ -394,6 +395,19 @@ def case_for_work(session: Session, user: StaffUser, case_id: int, *,
             "work on that case instead.")
     check_version(case, version)
     return case
+
+
+def require_not_purged(case: Case, *, field: str | None = None) -> None:
+    """Refuse reopening or working a case whose content retention has deleted.
+
+    The purge job takes only cases not yet purged, so whatever was written to
+    one afterwards (notes, names, session notes) would never be deleted.
+    """
+    if case.is_purged:
+        raise ValidationFailed(
+            f"The content of case {case.reference} was deleted under the school's retention "
+            "policy, so it cannot be reopened or worked on. If the concern has come back, "
+            "work on it in a new case.", field=field)
 
 
 def flush_case(session: Session) -> None:

@@ -110,7 +110,8 @@ def _render_case(case, *, status: int = 200, posted: tuple[str, FlaskForm] | Non
         merged_into=cases.merged_into(db.session, case),
         kinds=from_mask(IncidentKind, case.kinds_mask),
         platforms=from_mask(Platform, case.platforms_mask),
-        can_work=cases.can_work_case(current_user, case) and case.merged_into_id is None,
+        can_work=(cases.can_work_case(current_user, case) and case.merged_into_id is None
+                  and not case.is_purged),
         can_reveal=cases.can_work_case(current_user, case),
         is_lead=current_user.is_lead, forms=_forms(case, posted),
         describe_person=people.describe_person, role_labels=people.ROLE_LABELS,

@@ -20,7 +20,7 @@ from app.audit import services as audit
 from app.auth.models import StaffUser
 from app.cases.deadlines import mark_staff_action
 from app.cases.models import Case, CaseEvent, EventKind
-from app.cases.services import get_case
+from app.cases.services import get_case, require_not_purged
 from app.cases.vocabulary import ReporterRole
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.notifications.models import Notification, NotificationStatus
@@ -226,6 +226,7 @@ def may_act_on(user: StaffUser, fs: FollowUpSession) -> bool:
 def _require_act(user: StaffUser, fs: FollowUpSession) -> None:
     if not may_act_on(user, fs):
         require_case_work(user, fs.case)
+    require_not_purged(fs.case)
 
 
 def _require_scheduled(fs: FollowUpSession, doing: str) -> None:
@@ -356,6 +357,7 @@ def schedule_session(session: Session, user: StaffUser, case_id: int, data: Sche
     """Book a session on a case, with its reminders; the caller commits."""
     case = get_case(session, user, case_id)
     require_case_work(user, case)
+    require_not_purged(case)
     _require_open_case(case)
     counsellor = _counsellor(session, user, data.counsellor_id)
     kind = _choice(SessionKind, data.kind, "kind", "kind of session")
@@ -506,7 +508,8 @@ def case_sessions(session: Session, user: StaffUser, case: Case) -> CaseSessions
               and fs.session_total is not None]
     return CaseSessions(sessions=rows, points=points, outcome_cutoff=school.outcome_cutoff,
                         session_cutoff=school.session_cutoff,
-                        can_schedule=case.is_open and can_work_case(user, case))
+                        can_schedule=case.is_open and not case.is_purged
+                        and can_work_case(user, case))
 
 
 def chart_data(session: Session, user: StaffUser, case_id: int, *,
