@@ -142,19 +142,28 @@ def session_page(session_id: int):
     return response
 
 
+def _show_again(session_id: int, *, status: int, error: str | None = None, **forms: Any):
+    """Re-show the session page after a refused action: it shows the notes, so it is audited.
+
+    The action changed nothing (it was rolled back, or never ran); only the view is committed.
+    """
+    fs = services.view_session(db.session, current_user, session_id, now=utcnow())
+    response = _render_session(fs, status=status, error=error, **forms)
+    db.session.commit()
+    return response
+
+
 def _after_action(session_id: int, exc: DomainError | None, form, form_name: str,  # noqa: ANN001
                   done: str):
     if exc is None:
         flash(done, "success")
         return redirect(url_for("scheduling.session_page", session_id=session_id))
     error = _field_error(form, exc)
-    fs = services.get_session(db.session, current_user, session_id, with_notes=True)
-    return _render_session(fs, status=exc.status_code, error=error, **{form_name: form})
+    return _show_again(session_id, status=exc.status_code, error=error, **{form_name: form})
 
 
 def _invalid_form(session_id: int, form, form_name: str):  # noqa: ANN001
-    fs = services.get_session(db.session, current_user, session_id, with_notes=True)
-    return _render_session(fs, status=422, **{form_name: form})
+    return _show_again(session_id, status=422, **{form_name: form})
 
 
 @bp.route("/<int:session_id>/reschedule", methods=["POST"])

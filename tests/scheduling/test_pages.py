@@ -14,7 +14,8 @@ from app.scheduling import services
 from app.scheduling.models import FollowUpSession, SessionStatus
 from tests.factories import AdminFactory, SchoolFactory, StaffFactory, make_case
 from tests.helpers import csrf_token, sign_in
-from tests.scheduling.conftest import book, completion, hours, reminders
+from tests.scheduling.conftest import (audit_actions, book, completion, hours, reminders,
+                                       session_events)
 
 
 def _local(dt: datetime) -> str:
@@ -138,6 +139,41 @@ def test_complete_through_the_session_page(signed_in, session, case, counsellor)
     assert "already completed" in again.get_data(as_text=True)
     shown = signed_in.get(f"/staff/sessions/{fs.id}").get_data(as_text=True)
     assert "Went well." in shown and "Buddy at break." in shown
+
+
+@pytest.mark.parametrize("action,form,status", [
+    ("reschedule", {"start": "", "duration": "60"}, 422),  # the form is refused
+    ("cancel", {"reason": "x" * (services.MAX_TEXT + 1)}, 422),
+    ("cancel", {"reason": "Off sick."}, 409),  # the service refuses: already completed
+    ("missed", {}, 409),
+    ("complete", {"notes": "Again."}, 409),
+])
+def test_a_refused_action_shows_the_notes_only_as_an_audited_view(signed_in, session, case,
+                                                                   counsellor, action, form,
+                                                                   status):
+    fs = _completed(session, counsellor, case, days_ago=2, outcome=(5, 5, 5, 5),
+                    rating=(9, 9, 9, 9))
+    session.commit()
+    token = csrf_token(signed_in, "/staff/password")  # not the session page: no view yet
+
+    def state() -> tuple:
+        session.expire_all()
+        stored = session.get(FollowUpSession, fs.id)
+        return (stored.status, stored.start_dt, stored.duration_minutes, stored.notes,
+                session_events(session, case.id),
+                [a for a in audit_actions(session, case.id) if a != "session.viewed"])
+
+    before = state()
+    response = signed_in.post(f"/staff/sessions/{fs.id}/{action}",
+                              data={"csrf_token": token, **form})
+
+    assert response.status_code == status
+    assert "Talked about lunchtimes." in response.get_data(as_text=True)  # the notes
+    viewed = session.execute(select(AuditEntry).where(
+        AuditEntry.action == "session.viewed")).scalars().all()
+    assert [(a.actor_id, a.case_id, a.target) for a in viewed] == [
+        (counsellor.id, case.id, f"session:{fs.id}")]
+    assert state() == before
 
 
 def test_reschedule_and_cancel_through_the_session_page(signed_in, session, case, counsellor):
