@@ -26,6 +26,7 @@ from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.notifications.models import Notification, NotificationStatus
 from app.notifications.outbox import queue_notification
 from app.policy import can_work_case, require_case_access, require_case_work, require_casework
+from app.querystring import EARLIEST, LATEST
 from app.reporting.models import Report
 from app.scheduling.models import FollowUpSession, SessionKind, SessionMode, SessionStatus
 from app.schools.models import DEFAULT_OUTCOME_LABELS, DEFAULT_SESSION_LABELS, School
@@ -37,6 +38,10 @@ MAX_LOCATION = 120
 MAX_TEXT = 10_000
 SCORE_ITEMS = 4
 SCORE_MAX = 10
+#: How far ahead a session may be booked: a start further off is a typing mistake.
+MAX_AHEAD = timedelta(days=731)
+PAST_MESSAGE = "A session cannot start in the past: choose a later time."
+AHEAD_MESSAGE = "A session can be booked at most two years ahead: check the year."
 
 #: Sessions that hold a counsellor's time: a cancelled or missed one frees it.
 OCCUPYING = (SessionStatus.SCHEDULED, SessionStatus.COMPLETED)
@@ -111,10 +116,17 @@ def local_to_utc(tz: ZoneInfo, local: datetime) -> datetime:
 def _start(school: School, start_local: datetime | None, now: datetime) -> datetime:
     if start_local is None:
         raise ValidationFailed("Choose the date and time the session starts.", field="start")
+    # A year far off is refused before any timezone arithmetic, which overflows
+    # near year 1 and year 9999.
+    if start_local.date() < EARLIEST:
+        raise ValidationFailed(PAST_MESSAGE, field="start")
+    if start_local.date() > LATEST:
+        raise ValidationFailed(AHEAD_MESSAGE, field="start")
     start = local_to_utc(school.tz, start_local)
     if start <= now:
-        raise ValidationFailed("A session cannot start in the past: choose a later time.",
-                               field="start")
+        raise ValidationFailed(PAST_MESSAGE, field="start")
+    if start > now + MAX_AHEAD:
+        raise ValidationFailed(AHEAD_MESSAGE, field="start")
     return start
 
 
@@ -543,13 +555,20 @@ def parse_week(value: str | None, today: date) -> date:
     if not value:
         return today - timedelta(days=today.weekday())
     match = _WEEK.match(value.strip())
+    monday = None
     if match:
         try:
-            return date.fromisocalendar(int(match[1]), int(match[2]), 1)
+            monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
         except ValueError:
             pass
-    raise ValidationFailed("Give the week as year and week number, for example 2025-W14.",
-                           field="week")
+    if monday is None:
+        raise ValidationFailed("Give the week as year and week number, for example 2025-W14.",
+                               field="week")
+    # Further off is a typing mistake (and the week's days would overflow near year 9999).
+    if not EARLIEST <= monday <= LATEST:
+        raise ValidationFailed(f"Choose a week between {EARLIEST.year} and {LATEST.year}.",
+                               field="week")
+    return monday
 
 
 def my_week(session: Session, user: StaffUser, week: str | None, *, now: datetime) -> Week:

@@ -96,6 +96,36 @@ def test_past_start_is_refused_and_nothing_is_written(session, case, counsellor)
     assert audit_actions(session) == before
 
 
+@pytest.mark.parametrize("timezone", ["Europe/London", "Asia/Tokyo", "Pacific/Niue"])
+@pytest.mark.parametrize("start,words", [
+    (datetime(9999, 12, 31, 23, 30), "two years ahead"),
+    (datetime(2100, 1, 1, 10, 0), "two years ahead"),
+    (datetime(2027, 3, 8, 10, 0), "two years ahead"),  # NOW is 6 March 2025
+    (datetime(1, 1, 1, 0, 30), "past"),
+    (datetime(1999, 12, 31, 10, 0), "past"),
+])
+def test_a_start_years_away_is_refused_and_nothing_is_written(session, school, case, counsellor,
+                                                              timezone, start, words):
+    school.timezone = timezone  # ahead of and behind UTC: year 1 and year 9999 overflow
+    fs = book(session, counsellor, case, datetime(2025, 3, 10, 10, 0))
+    before = (_count(session, FollowUpSession), session_events(session, case.id),
+              audit_actions(session), fs.start_dt)
+    for attempt in (lambda: book(session, counsellor, case, start),
+                    lambda: services.reschedule_session(
+                        session, counsellor, fs.id, services.RescheduleInput(start, 60),
+                        now=NOW)):
+        with pytest.raises(ValidationFailed, match=words) as err:
+            attempt()
+        assert err.value.field == "start"
+    assert (_count(session, FollowUpSession), session_events(session, case.id),
+            audit_actions(session), fs.start_dt) == before
+
+
+def test_a_session_may_be_booked_up_to_two_years_ahead(session, case, counsellor):
+    fs = book(session, counsellor, case, datetime(2027, 3, 5, 10, 0))
+    assert fs.start_dt == datetime(2027, 3, 5, 10, 0, tzinfo=UTC)
+
+
 def test_overlap_with_the_same_counsellor_is_refused_but_adjacent_is_allowed(
         session, school, case, counsellor):
     first = book(session, counsellor, case, datetime(2025, 3, 10, 10, 0))
