@@ -120,7 +120,8 @@ class CurrentReport(MethodView):
         """Read the report's status and the messages with the school."""
         view = reporting.reporter_view(db.session, report)
         return {
-            "reference": report.case.reference,
+            # The one this reporter was given, not that of a case theirs was merged into.
+            "reference": reporting.submitted_reference(db.session, report),
             "status": report.case.status.value,
             "status_text": view.status_text,
             "messages": [{"from_school": m.is_from_school, "body": m.body,
