@@ -81,7 +81,9 @@ class MessageSchema(ma.Schema):
 
 
 class ReportStatusSchema(ma.Schema):
-    reference = ma.fields.String()
+    reference = ma.fields.String(metadata={
+        "description": "The reference given when the report was sent; it stays the same when "
+                       "staff join the report to another case."})
     status = ma.fields.String()
     status_text = ma.fields.String()
     messages = ma.fields.List(ma.fields.Nested(MessageSchema))

@@ -120,7 +120,8 @@ class CurrentReport(MethodView):
         """Read the report's status and the messages with the school."""
         view = reporting.reporter_view(db.session, report)
         return {
-            "reference": report.case.reference,
+            # The one this reporter was given, not that of a case theirs was merged into.
+            "reference": reporting.submitted_reference(db.session, report),
             "status": report.case.status.value,
             "status_text": view.status_text,
             "messages": [{"from_school": m.is_from_school, "body": m.body,
@@ -154,11 +155,11 @@ class ReportEvidence(MethodView):
     @bp.arguments(EvidenceUploadSchema, location="files")
     @bp.response(201, EvidenceCreatedSchema)
     @problem(413, "The file is over the size limit")
-    @problem(422, "Not a PNG, JPEG, WebP or PDF, unreadable, or the report has all the files "
-                  "it may have")
+    @problem(422, "Not a PNG, JPEG, WebP or PDF, unreadable or locked with a password, or the "
+                  "report has all the files it may have")
     @key_problems
     def post(self, files: dict, report: Report):
-        """Add a screenshot (PNG, JPEG, WebP) or PDF; image metadata is removed."""
+        """Add a screenshot (PNG, JPEG, WebP) or PDF; its hidden metadata is removed."""
         upload = files["file"]
         config = current_app.config
         evidence = reporting.add_evidence(

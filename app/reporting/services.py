@@ -431,6 +431,28 @@ def reporter_view(session: Session, report: Report) -> ReporterView:
                         evidence_count, bool(has_email))
 
 
+def submitted_reference(session: Session, report: Report) -> str:
+    """The reference the report was given when it was sent, wherever it has moved since.
+
+    Staff may merge a report into a case whose reference went to another
+    reporter: showing that one would tell this reporter who else reported. The
+    case a report opened keeps its reference, and its chronology keeps the
+    submission's entry, naming the report and written at the report's moment
+    (so the lookup runs on the indexes of both).
+    """
+    reference = session.execute(
+        select(Case.reference)
+        .join(CaseEvent, CaseEvent.case_id == Case.id)
+        .where(Case.school_id == report.school_id, Case.created_dt == report.created_dt,
+               CaseEvent.created_dt == report.created_dt,
+               CaseEvent.kind == EventKind.REPORT_SUBMITTED,
+               CaseEvent.data["report_id"].as_integer() == report.id)
+    ).scalars().first()
+    # submit_report writes that entry with every report; should one ever lack it, the case
+    # it is on now is the only answer left.
+    return reference or report.case.reference
+
+
 _LETTER_RUNS = re.compile(r"[^\W\d_]+")
 
 

@@ -6,11 +6,13 @@ import pytest
 from sqlalchemy import select, text
 
 from app.audit.models import AuditEntry
-from app.cases.models import CaseEvent, EventKind
+from app.cases import merging
+from app.cases.models import Case, CaseEvent, EventKind
 from app.reporting import services as reporting
+from app.security import keyring
 from tests.api.conftest import (assert_problem, error_fields, key_header,
                                 report_for, row_counts, submit)
-from tests.factories import StaffFactory
+from tests.factories import LeadFactory, StaffFactory
 from tests.helpers import unique_address
 
 
@@ -227,3 +229,27 @@ def test_wrong_key_is_answered_before_a_bad_body(client, session, submitted):
                            json={"body": "", "extra": 1})
 
     assert assert_problem(response, 401).get("errors") is None
+
+
+def test_each_reporter_keeps_their_own_reference_after_cases_are_merged(client, session, school):
+    """A reference is given to one reporter: after a merge it must not show another's."""
+    answers = [submit(client, school) for _ in range(3)]
+    first, second, third = answers
+    lead = LeadFactory(school=school)
+    case_a, case_b, case_c = (report_for(session, a["reference"]).case for a in answers)
+    own = report_for(session, second["reference"])
+    # A is merged into B; then B's own report is linked on to C; then the rest of B follows.
+    merging.merge_cases(session, lead, case_a.id, case_b.reference, version=case_a.version)
+    merging.merge_cases(session, lead, case_b.id, case_c.reference, version=case_b.version,
+                        report_id=own.id)
+    merging.merge_cases(session, lead, case_b.id, case_c.reference, version=case_b.version)
+    session.commit()
+    session.expire_all()
+    case_c = session.get(Case, case_c.id)
+    assert {r.case_key_digest for r in case_c.reports} == {
+        keyring().case_key_digest(a["case_key"]) for a in answers}
+
+    for answer in answers:
+        body = client.get("/api/v1/report", headers=key_header(answer["case_key"])).get_json()
+        assert body["reference"] == answer["reference"]
+        assert body["status"] == case_c.status.value

@@ -15,6 +15,7 @@ from app.reporting.evidence import evidence_store
 from app.reporting.evidence_models import Evidence
 from tests.api.conftest import (assert_problem, error_fields, key_header, png_bytes, report_for,
                                 row_counts, submit)
+from tests.pdfs import identifying_pdf, locked_pdf, plain_text_of
 
 
 @pytest.fixture
@@ -153,13 +154,32 @@ def test_more_than_the_max_files_is_422(app, client, session, submitted, monkeyp
                .scalars().all()) == 2
 
 
-def test_pdf_is_accepted_as_is(client, session, submitted):
+def test_a_pdf_is_stored_without_what_names_its_maker(client, session, submitted):
     answer, _ = submitted
-    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    pdf = identifying_pdf("PDF-AUTHOR-MARKER")
 
     response = upload(client, answer["case_key"], pdf, "notes.pdf")
 
     body = response.get_json()
     assert response.status_code == 201
-    assert (body["content_type"], body["metadata_stripped"]) == ("application/pdf", False)
-    assert evidence_store().get(session, session.get(Evidence, body["id"]).storage_key) == pdf
+    assert (body["content_type"], body["metadata_stripped"]) == ("application/pdf", True)
+    assert body["sha256"] == hashlib.sha256(pdf).hexdigest()
+    stored = evidence_store().get(session, session.get(Evidence, body["id"]).storage_key)
+    assert b"PDF-AUTHOR-MARKER" in plain_text_of(pdf)
+    assert b"PDF-AUTHOR-MARKER" not in plain_text_of(stored)
+
+
+@pytest.mark.parametrize("data, detail", [
+    (locked_pdf(), "That PDF is locked with a password."),
+    (b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", "We could not read that PDF."),
+])
+def test_a_pdf_that_cannot_be_read_is_422_and_nothing_is_stored(client, session, submitted,
+                                                                  data, detail):
+    answer, _ = submitted
+    before = row_counts(session)
+
+    response = upload(client, answer["case_key"], data, "notes.pdf")
+
+    problem = assert_problem(response, 422)
+    assert error_fields(problem) == {"file"} and detail in problem["detail"]
+    assert row_counts(session) == before

@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import io
 
+import pikepdf
 import pytest
 from PIL import ExifTags, Image, PngImagePlugin
 from sqlalchemy import select
 
 from app.cases.models import CaseEvent, EventKind
+from app.reporting.evidence import evidence_store
 from app.reporting.evidence_models import Evidence
 from tests.factories import AdminFactory, LeadFactory, SchoolFactory, StaffFactory
 from tests.helpers import csrf_token, sign_in
+from tests.pdfs import identifying_pdf, locked_pdf, plain_text_of
 from tests.reporting.conftest import (
     audit_actions,
     open_with_key,
@@ -66,9 +69,7 @@ def webp(marker: str = MARKER) -> bytes:
 
 
 def pdf(marker: str = MARKER) -> bytes:
-    return (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-            b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
-            b"% " + marker.encode() + b"\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+    return identifying_pdf(marker)
 
 
 @pytest.fixture
@@ -110,7 +111,7 @@ def test_accepted_evidence_is_stored_encrypted_and_downloads_without_metadata(
     assert item.content_type == content_type
     assert item.original_sha256 == hashlib.sha256(data).hexdigest()
     assert item.filename == name
-    assert item.is_metadata_stripped is (fmt is not None)
+    assert item.is_metadata_stripped is True
     raw = session.connection().exec_driver_sql(
         "SELECT data FROM evidence_blob WHERE key = %s" if session.bind.dialect.name ==
         "postgresql" else "SELECT data FROM evidence_blob WHERE key = ?",
@@ -131,15 +132,46 @@ def test_accepted_evidence_is_stored_encrypted_and_downloads_without_metadata(
     assert "default-src 'none'" in csp and "sandbox" in csp
     got = download.data
     assert hashlib.sha256(got).hexdigest() == item.stored_sha256
-    if fmt is None:
-        assert got == data  # a PDF is kept as it came
-        return
     assert MARKER.encode() not in got
+    if fmt is None:
+        assert MARKER.encode() in plain_text_of(data)
+        assert MARKER.encode() not in plain_text_of(got)
+        return
     with Image.open(io.BytesIO(got)) as img:
         assert img.format == fmt
         assert len(img.getexif()) == 0
         assert not img.getexif().get_ifd(ExifTags.IFD.GPSInfo)
         assert "Comment" not in img.info and "Author" not in img.info and "exif" not in img.info
+
+
+def test_a_pdf_keeps_its_page_but_nothing_that_says_who_made_it(client, school, session,
+                                                                opened):
+    data = identifying_pdf(MARKER)
+    with pikepdf.open(io.BytesIO(data)) as before:
+        # the test file really names its maker in each of these places
+        assert before.docinfo.Author == MARKER and before.attachments
+        assert MARKER in str(before.open_metadata().get("dc:creator"))
+        assert before.pages[0].Annots[0].T == MARKER
+        first_id = bytes(before.trailer.ID[0])
+    assert upload(client, school.slug, data, "export.pdf").status_code == 303
+
+    [item] = _evidence(session, opened)
+    stored = evidence_store().get(session, item.storage_key)
+    assert MARKER.encode() not in stored and MARKER.encode() not in plain_text_of(stored)
+    assert item.size == len(stored) and item.is_metadata_stripped
+    with pikepdf.open(io.BytesIO(stored)) as pdf:
+        assert "/Info" not in pdf.trailer and "/Metadata" not in pdf.Root
+        assert bytes(pdf.trailer.ID[0]) != first_id  # nothing links it to the file it came from
+        assert not pdf.attachments and "/AF" not in pdf.Root
+        [page] = pdf.pages
+        assert "/PieceInfo" not in page.obj
+        [note] = page.Annots
+        assert "/T" not in note and str(note.Contents) == "what they sent"
+        photo = page.Resources.XObject.Im0
+        assert "/Metadata" not in photo
+        with pikepdf.PdfImage(photo).as_pil_image() as img:
+            assert img.size == (64, 48)
+            assert not img.getexif() and "comment" not in img.info
 
 
 def test_each_staff_download_is_audited_and_on_the_chronology(client, school, session, opened,
@@ -204,6 +236,12 @@ def test_signed_out_visitors_cannot_download(client, new_client, school, session
     (b"\x89PNG\r\n\x1a\n" + b"broken" * 10, "broken.png",
      "We could not read that picture. Try another screenshot."),
     (b"", "empty.png", "That file is empty."),
+    (locked_pdf(), "locked.pdf",
+     "That PDF is locked with a password. Save a copy without one, or send a screenshot."),
+    (b"%PDF-1.7\n" + b"\x00 not really a PDF " * 20, "broken.pdf",
+     "We could not read that PDF. Save it again, or send a screenshot."),
+    (identifying_pdf(MARKER)[:700], "cut-short.pdf",
+     "We could not read that PDF. Save it again, or send a screenshot."),
 ])
 def test_wrong_files_are_refused_with_a_message_and_nothing_stored(client, school, session,
                                                                    opened, data, name, message):
