@@ -617,8 +617,9 @@ def _case(load: Loader, info: SchoolInfo, case_id: int, created: datetime,
             load.add("case_identifier", (load.take("case_identifier"), sid, case_id,
                                          "student_name", digest, f"report:{case_id}", created))
     if risk == "critical":
-        _note(load, sid, f"critical_alert:case:{case_id}:staff:{info.lead}", "critical_alert",
-              created, info.lead, None, case_id, {"reference": reference})
+        # Keyed by the report that made the case critical (its id is the case's here).
+        _note(load, sid, f"critical_alert:case:{case_id}:report:{case_id}:staff:{info.lead}",
+              "critical_alert", created, info.lead, None, case_id, {"reference": reference})
 
     for moment, kind, actor, body, data, restricted, report_id, action, detail in events:
         event_id = load.take("case_event")

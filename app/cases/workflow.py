@@ -108,7 +108,7 @@ def move_status(session: Session, user: StaffUser, case_id: int, to: str | CaseS
 def set_risk(session: Session, user: StaffUser, case_id: int, risk: str | Risk, *,
              reason: str | None, version: int | None, now: datetime | None = None) -> CaseEvent:
     """Change the risk, with a reason; the first-response deadline restarts from now."""
-    from app.reporting.services import alert_leads, leads_to_alert
+    from app.reporting.services import critical_alert_recipients, queue_critical_alerts
 
     case = case_for_work(session, user, case_id, version=version)
     try:
@@ -123,13 +123,16 @@ def set_risk(session: Session, user: StaffUser, case_id: int, risk: str | Risk, 
     previous = case.risk
     case.set_risk(new)
     start_deadline(case, session.get(School, case.school_id), now)
+    # The rows the alerts name are locked before the chain's (critical_alert_recipients):
+    # the alerts, keyed by this change's event, can only be written after it.
+    alerted = critical_alert_recipients(session, case.school_id) if new is Risk.CRITICAL else []
+    event = record_action(session, user, case, EventKind.RISK_CHANGED, "case.risk_changed",
+                          body=reason, data={"from": previous.value, "to": new.value}, now=now,
+                          detail={"from": previous.value, "to": new.value})
     if new is Risk.CRITICAL:
-        # The leads' rows the alerts name are locked before the chain's (leads_to_alert).
-        alert_leads(session, case.school_id, case.id, case.reference,
-                    leads_to_alert(session, case.school_id))
-    return record_action(session, user, case, EventKind.RISK_CHANGED, "case.risk_changed",
-                         body=reason, data={"from": previous.value, "to": new.value}, now=now,
-                         detail={"from": previous.value, "to": new.value})
+        queue_critical_alerts(session, case.school_id, case.id, case.reference, alerted,
+                              occasion=f"risk_event:{event.id}")
+    return event
 
 
 def assign_case(session: Session, user: StaffUser, case_id: int, assignee_id: int | None, *,

@@ -46,6 +46,15 @@ class StaffDirectory:
     def admins(self, school_id: int) -> list[int]:
         return list(self._admins.get(school_id, ()))
 
+    def critical_alert_recipients(self, school_id: int) -> list[int]:
+        """Who is alerted at once when a case becomes critical (DOMAIN.md: the lead).
+
+        The safeguarding leads; with none enabled, the counsellors; with no
+        casework staff at all, the admins. An alert to nobody would leave the
+        first contact to the level-1 escalation, an hour later.
+        """
+        return self.leads(school_id) or self.counsellors(school_id) or self.admins(school_id)
+
     def assignee(self, case: Case) -> int | None:
         """The case's assignee if they can still act on it (enabled, with a case role)."""
         if case.assignee_id is None or self._casework.get(case.assignee_id) != case.school_id:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,8 @@ from app.security import keyring, normalise_case_key
 
 if TYPE_CHECKING:
     from app.reporting.evidence_models import Evidence
+
+log = logging.getLogger(__name__)
 
 MAX_TEXT = 10_000
 MAX_SHORT = 200
@@ -206,7 +209,7 @@ def submit_report(session: Session, school: School, data: ReportInput,
     case.set_risk(risk)
     start_deadline(case, school, now)
     session.flush()  # anything pending in the session goes first
-    leads = leads_to_alert(session, school.id) if risk is Risk.CRITICAL else []
+    alerted = critical_alert_recipients(session, school.id) if risk is Risk.CRITICAL else []
     conn = session.connection()
     head, case_id, report_id = _take_chain_and_ids(conn, school.id)
     case_key = new_case_key()
@@ -257,7 +260,9 @@ def submit_report(session: Session, school: School, data: ReportInput,
             break
     else:  # 20 misses in a space of 2**30 per school means something else is wrong
         raise RuntimeError("could not find a free case reference")
-    alert_leads(session, school.id, case_id, reference, leads)
+    if risk is Risk.CRITICAL:
+        queue_critical_alerts(session, school.id, case_id, reference, alerted,
+                              occasion=f"report:{report_id}")
     return SubmittedReport(case_id=case_id, report_id=report_id, reference=reference,
                            status=case_row["status"], risk=risk, case_key=case_key,
                            session=session)
@@ -323,29 +328,36 @@ def identifier_rows(school_id: int, case_id: int, source: str, created_dt: datet
         "source": source, "created_dt": created_dt}) for digest, kind in rows.items()]
 
 
-def leads_to_alert(session: Session, school_id: int) -> list[int]:
-    """The school's enabled leads, locked for their alerts: call it before the chain lock.
+def critical_alert_recipients(session: Session, school_id: int) -> list[int]:
+    """Who hears at once of a critical case, locked for their alerts: call before the chain lock.
 
-    A submission writes its alerts after the chain lock (they name the case's
-    reference, drawn when the case goes in), so it holds the leads' rows first.
+    The school's enabled leads, or whoever stands in for them
+    (:meth:`StaffDirectory.critical_alert_recipients`). The alerts are written
+    after the chain lock (they name the case's reference, or the risk change's
+    event), so their recipients' rows are held first (:func:`hold_recipients`).
     """
-    leads = StaffDirectory.load(session, [school_id]).leads(school_id)
-    hold_recipients(session, leads)
-    return leads
+    recipients = StaffDirectory.load(session, [school_id]).critical_alert_recipients(school_id)
+    hold_recipients(session, recipients)
+    return recipients
 
 
-def alert_leads(session: Session, school_id: int, case_id: int, reference: str,
-                leads: list[int]) -> None:
-    """Queue an immediate alert to each of ``leads`` (from :func:`leads_to_alert`).
+def queue_critical_alerts(session: Session, school_id: int, case_id: int, reference: str,
+                          recipients: list[int], *, occasion: str) -> None:
+    """Queue an immediate alert to each of ``recipients`` (:func:`critical_alert_recipients`).
 
-    Sent once the transaction commits; one row at a time (not the scans' bulk
-    write): each gets its own wake-up task, so the alerts go out in parallel
-    without waiting for a sweep.
+    ``occasion`` names what made the case critical (``report:<id>``,
+    ``risk_event:<id>``): a case that becomes critical again alerts again,
+    while the same occasion queued twice alerts once. Sent once the transaction
+    commits; one row at a time (not the scans' bulk write): each gets its own
+    wake-up task, so the alerts go out in parallel without waiting for a sweep.
     """
-    for lead_id in leads:
-        queue_notification(session, key=f"critical_alert:case:{case_id}:staff:{lead_id}",
+    if not recipients:
+        log.warning("critical alert has nobody to tell", extra={"case_id": case_id})
+    for staff_id in recipients:
+        queue_notification(session,
+                           key=f"critical_alert:case:{case_id}:{occasion}:staff:{staff_id}",
                            kind="critical_alert", school_id=school_id,
-                           recipient_staff_id=lead_id, case_id=case_id,
+                           recipient_staff_id=staff_id, case_id=case_id,
                            data={"reference": reference})
 
 

@@ -221,7 +221,8 @@ def test_a_critical_report_alerts_every_lead_at_once_without_waiting_for_a_sweep
         session.commit()
         committed = time.time()
         FORBIDDEN.add(submitted.case_key)
-        expected = {message_id_for(f"critical_alert:case:{submitted.case_id}:staff:{lead.id}")
+        expected = {message_id_for(f"critical_alert:case:{submitted.case_id}"
+                                   f":report:{submitted.report_id}:staff:{lead.id}")
                     for lead in leads}
         emails = sorted(lead.email for lead in leads)
 
