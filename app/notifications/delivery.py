@@ -42,6 +42,7 @@ from app.notifications.content import (
 )
 from app.notifications.mail import Mailer, MailError, build_message, message_id_for
 from app.notifications.models import Notification, NotificationStatus
+from app.notifications.recipients import ADMIN_CONTACT
 from app.reporting.models import Report
 from app.schools.models import School
 
@@ -194,13 +195,15 @@ class _Row:
     note: Notification
     school_slug: str | None
     school_timezone: str | None
+    school_admin_contact: str | None
     staff_email: str | None
     staff_is_enabled: bool | None
 
 
 def _load(session: Session, notification_id: int) -> _Row | None:
     found = session.execute(
-        select(Notification, School.slug, School.timezone, StaffUser.email, StaffUser.is_enabled)
+        select(Notification, School.slug, School.timezone, School.admin_contact_email,
+               StaffUser.email, StaffUser.is_enabled)
         .outerjoin(School, School.id == Notification.school_id)
         .outerjoin(StaffUser, StaffUser.id == Notification.recipient_staff_id)
         .where(Notification.id == notification_id)
@@ -225,6 +228,12 @@ def _recipient(session: Session, row: _Row) -> str:
         if not email:
             raise Undeliverable("reply address deleted")
         return email
+    if (note.data or {}).get("to") == ADMIN_CONTACT:
+        # Read now, like a reply address: a contact changed since the row was written
+        # gets the mail, one removed gets none.
+        if not row.school_admin_contact:
+            raise Undeliverable("admin contact address removed")
+        return row.school_admin_contact
     raise Undeliverable("no recipient")
 
 

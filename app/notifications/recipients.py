@@ -10,6 +10,10 @@ from sqlalchemy.orm import Session
 from app.auth.models import CaseRole, StaffUser
 from app.cases.models import Case
 
+#: ``data["to"]`` of a notification for the school's admin contact address (no staff
+#: account): the address is read from the school when the mail goes, never copied here.
+ADMIN_CONTACT = "admin_contact"
+
 
 class StaffDirectory:
     """The enabled staff of some schools, read once per scan batch: who hears about what."""
@@ -20,7 +24,9 @@ class StaffDirectory:
         self._admins: dict[int, list[int]] = {}
         #: Staff who can act on cases, with their school.
         self._casework: dict[int, int] = {}
-        for staff_id, school_id, case_role, is_admin in rows:
+        self._addresses: dict[int, str] = {}
+        for staff_id, school_id, case_role, is_admin, email in rows:
+            self._addresses[staff_id] = email.casefold()
             if case_role is CaseRole.LEAD:
                 self._leads.setdefault(school_id, []).append(staff_id)
             elif case_role is CaseRole.COUNSELLOR:
@@ -33,7 +39,8 @@ class StaffDirectory:
     @classmethod
     def load(cls, session: Session, school_ids: list[int]) -> "StaffDirectory":
         return cls(session.execute(
-            select(StaffUser.id, StaffUser.school_id, StaffUser.case_role, StaffUser.is_admin)
+            select(StaffUser.id, StaffUser.school_id, StaffUser.case_role, StaffUser.is_admin,
+                   StaffUser.email)
             .where(StaffUser.school_id.in_(school_ids), StaffUser.is_enabled.is_(True))
             .order_by(StaffUser.id)))
 
@@ -65,9 +72,9 @@ class StaffDirectory:
         """Who hears about escalation ``level`` of ``case`` (DOMAIN.md, escalation ladder).
 
         1: the assignee, or every counsellor when unassigned; 2: the safeguarding
-        leads; 3: every lead and the school's admins (the admin contact). Nobody is
-        ever left out for want of a role: each level falls back to the leads, then
-        the counsellors.
+        leads; 3: every lead and the school's admins, and the admin contact address
+        (:meth:`tells_admin_contact`). Nobody is ever left out for want of a role:
+        each level falls back to the leads, then the counsellors.
         """
         school_id = case.school_id
         if level == 1:
@@ -80,6 +87,17 @@ class StaffDirectory:
         if not ids:
             ids = self.leads(school_id) or self.counsellors(school_id)
         return list(dict.fromkeys(ids))
+
+    def tells_admin_contact(self, level: int, address: str | None, recipients: list[int]) -> bool:
+        """Whether escalation ``level`` also goes to the school's admin contact ``address``.
+
+        Level 3 only (DOMAIN.md), and not when the address is already one of
+        ``recipients``' own: the same person would get the same mail twice.
+        """
+        if level < 3 or not address:
+            return False
+        address = address.strip().casefold()
+        return not any(self._addresses.get(staff_id) == address for staff_id in recipients)
 
 
 def hold_recipients(session: Session, staff_ids: list[int]) -> None:

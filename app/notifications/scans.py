@@ -26,7 +26,7 @@ from app.cases.models import Case, CaseEvent, EventKind
 from app.cases.vocabulary import CaseStatus, Risk
 from app.notifications.models import Notification
 from app.notifications.outbox import queue_notifications
-from app.notifications.recipients import StaffDirectory
+from app.notifications.recipients import ADMIN_CONTACT, StaffDirectory
 from app.schools.models import School
 
 log = logging.getLogger(__name__)
@@ -93,13 +93,22 @@ def escalate_due(session: Session, *, now: datetime, limit: int = 500) -> int:
                    "recipient_staff_id": staff_id, "data": data,
                    "created_dt": now, "next_attempt_dt": now}
                   for staff_id in recipients]
-        facts = {"level": level, "recipients": len(recipients)}
+        told = len(recipients)
+        if staff.tells_admin_contact(level, school.admin_contact_email, recipients):
+            # Keyed to the school's contact, not the address: sent once per level however
+            # often the address changes, and read from the school when the mail goes.
+            notes.append({"key": f"escalation:{case.id}:L{level}:{stamp}:{ADMIN_CONTACT}",
+                          "kind": "escalation", "school_id": case.school_id, "case_id": case.id,
+                          "recipient_staff_id": None, "data": {**data, "to": ADMIN_CONTACT},
+                          "created_dt": now, "next_attempt_dt": now})
+            told += 1
+        facts = {"level": level, "recipients": told}
         events.append({"school_id": case.school_id, "case_id": case.id,
                        "kind": EventKind.ESCALATION, "created_dt": now, "data": facts})
         audits.append({"school_id": case.school_id, "action": "case.escalated",
                        "actor_kind": "system", "case_id": case.id, "target": f"case:{case.id}",
                        "at": now, "detail": facts})
-        if not recipients:
+        if not told:
             log.warning("escalation has nobody to tell",
                         extra={"case_id": case.id, "escalation_level": level})
     _move_ladders(session, cases, ladder)

@@ -18,6 +18,7 @@ from app.db import utcnow
 from app.errors import DomainError, NotFound
 from app.health.models import Heartbeat
 from app.notifications.models import Notification, NotificationStatus
+from app.notifications.recipients import ADMIN_CONTACT
 from app.policy import require_admin, require_same_school
 
 
@@ -95,7 +96,7 @@ class FailedNotification:
     last_error: str | None
     created_dt: datetime
     case_reference: str | None
-    #: "staff" or "reporter": never the address itself.
+    #: "staff", "admin contact" or "reporter": never the address itself.
     recipient: str
 
 
@@ -111,7 +112,9 @@ def failed_notifications(session: Session, *, school_id: int | None = None,
     return [FailedNotification(
         id=note.id, kind=note.kind, attempts=note.attempts, last_error=note.last_error,
         created_dt=note.created_dt, case_reference=reference,
-        recipient="staff" if note.recipient_staff_id else "reporter",
+        recipient=("staff" if note.recipient_staff_id
+                   else "admin contact" if (note.data or {}).get("to") == ADMIN_CONTACT
+                   else "reporter"),
     ) for note, reference in session.execute(query)]
 
 

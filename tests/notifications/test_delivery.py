@@ -245,3 +245,39 @@ def test_a_row_that_breaks_while_sending_is_retried_later_and_does_not_stop_the_
     assert broken.status is NotificationStatus.PENDING
     assert broken.last_error == "KeyError: unexpected error while sending"
     assert broken.next_attempt_dt > utcnow()
+
+
+def test_a_level_3_escalation_reaches_the_admin_contact_address_read_at_sending(
+        app, session, staffed, case, sink, mail_config):
+    staffed.school.admin_contact_email = "old.head@school.example"
+    note = queue_notification(session, key=f"test:{case.id}:admin_contact", kind="escalation",
+                              school_id=staffed.school.id, case_id=case.id,
+                              data={"reference": case.reference, "level": 3,
+                                    "to": "admin_contact"})
+    staffed.school.admin_contact_email = "head@school.example"  # changed before sending
+    session.flush()
+
+    with app.app_context():
+        assert deliver_one(session, note.id, mail_config) == Outcome.SENT
+
+    [received] = [m for m in sink.messages() if m.message_id == message_id_for(note.key)]
+    assert received.rcpt == ("head@school.example",)
+    assert received.message["Subject"].startswith(f"Level 3: case {case.reference}")
+    everything = "\n".join(received.texts())
+    assert "Jordan" not in everything and "photo" not in everything
+
+
+def test_an_admin_contact_mail_fails_with_a_reason_once_the_address_is_removed(
+        app, session, staffed, case, sink, mail_config):
+    note = queue_notification(session, key=f"test:{case.id}:no_contact", kind="escalation",
+                              school_id=staffed.school.id, case_id=case.id,
+                              data={"reference": case.reference, "level": 3,
+                                    "to": "admin_contact"})
+    session.flush()
+
+    with app.app_context():
+        assert deliver_one(session, note.id, mail_config) == Outcome.FAILED
+
+    session.refresh(note)
+    assert note.last_error == "admin contact address removed"
+    assert sink.count({message_id_for(note.key)}) == 0

@@ -355,3 +355,43 @@ def test_no_digest_before_seven_school_time(session, hour):
 
     assert session.execute(select(func.count()).select_from(Notification).where(
         Notification.school_id == school.id)).scalar_one() == 0
+
+
+def _climb_to_level_3(session, school):  # noqa: ANN001
+    t0 = (utcnow() - timedelta(days=10)).replace(microsecond=0)
+    case = _critical_case(session, school, t0)
+    for minutes in (60, 90, 150):
+        escalate_due(session, now=t0 + timedelta(minutes=minutes))
+    assert case.escalation_level == 3
+    return case, t0
+
+
+def test_level_3_also_goes_to_the_schools_admin_contact_once(session, staffed):
+    staffed.school.admin_contact_email = "head.teacher@school.example"
+    case, t0 = _climb_to_level_3(session, staffed.school)
+    escalate_due(session, now=t0 + timedelta(days=3))  # again: nothing more
+
+    level_3 = [n for n in _notes(session, case.id, "escalation") if n.data["level"] == 3]
+    [contact] = [n for n in level_3 if n.recipient_staff_id is None]
+    assert contact.recipient_report_id is None and contact.case_id == case.id
+    # The row says where the address is, not the address: it is read when the mail goes.
+    assert contact.data == {"reference": case.reference, "level": 3, "to": "admin_contact"}
+    assert "head.teacher" not in contact.key
+    stamp = int(case.response_due_dt.timestamp())
+    assert contact.key == f"escalation:{case.id}:L3:{stamp}:admin_contact"
+    assert sorted(n.recipient_staff_id for n in level_3 if n.recipient_staff_id) == sorted(
+        [staffed.leads[0].id, staffed.admin.id])
+    [event] = [e for e in _events(session, case.id) if e.data["level"] == 3]
+    assert event.data["recipients"] == 3
+    # Levels 1 and 2 are not the admin contact's.
+    assert all(n.recipient_staff_id for n in _notes(session, case.id, "escalation")
+               if n.data["level"] < 3)
+
+
+def test_no_second_level_3_mail_when_the_admin_contact_is_already_a_recipient(session, staffed):
+    staffed.school.admin_contact_email = staffed.admin.email.upper()
+    case, _ = _climb_to_level_3(session, staffed.school)
+
+    level_3 = [n for n in _notes(session, case.id, "escalation") if n.data["level"] == 3]
+    assert sorted(n.recipient_staff_id for n in level_3) == sorted(
+        [staffed.leads[0].id, staffed.admin.id])
