@@ -160,7 +160,6 @@ def merge_cases(session: Session, user: StaffUser, case_id: int, target_referenc
 
 
 def _move_sessions(session: Session, source: Case, target: Case) -> None:
-    from app.scheduling.models import FollowUpSession
+    from app.scheduling.services import move_case_sessions
 
-    session.execute(update(FollowUpSession).where(FollowUpSession.case_id == source.id)
-                    .values(case_id=target.id).execution_options(synchronize_session="fetch"))
+    move_case_sessions(session, source.id, target.id)

@@ -237,21 +237,44 @@ def _recipient(session: Session, row: _Row) -> str:
     raise Undeliverable("no recipient")
 
 
-def _check_session_still_on(session: Session, note: Notification, now: datetime) -> dict:
-    """Return ``data`` with the session's current start, or refuse a stale reminder."""
+def _planned_start(data: dict) -> datetime | None:
+    try:
+        return datetime.fromisoformat(data["start"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _check_session_still_on(session: Session, note: Notification,
+                            now: datetime) -> tuple[dict, int | None]:
+    """Return ``data`` and the case to link to, or refuse a stale reminder.
+
+    A reminder is for the start it was planned for: once the session has moved,
+    its time (24 hours or 1 hour before the old start) is wrong, and the
+    reminders planned for the new start are the ones to send. A staff reminder
+    links to the case the session is on now (a merge moves sessions).
+    """
     data = dict(note.data or {})
     session_id = data.get("session_id")
     if not note.kind.startswith("session_reminder") or session_id is None:
-        return data
+        return data, note.case_id
+    from app.cases.models import Case
     from app.scheduling.models import FollowUpSession, SessionStatus
 
-    follow_up = session.get(FollowUpSession, int(session_id))
+    # Read as it is now, not as this session's identity map last saw it.
+    follow_up = session.execute(
+        select(FollowUpSession.status, FollowUpSession.start_dt, FollowUpSession.case_id,
+               Case.reference)
+        .join(Case, Case.id == FollowUpSession.case_id)
+        .where(FollowUpSession.id == int(session_id))).first()
     if follow_up is None or follow_up.status is not SessionStatus.SCHEDULED:
         raise Undeliverable("session no longer scheduled")
+    if _planned_start(data) != follow_up.start_dt:
+        raise Undeliverable("session moved since the reminder was planned")
     if follow_up.start_dt <= now:
         raise Undeliverable("session already started")
-    data["start"] = follow_up.start_dt.isoformat()
-    return data
+    if note.kind not in REPORTER_KINDS:  # a reporter's reminder names no case
+        data["reference"] = follow_up.reference
+    return data, follow_up.case_id
 
 
 def compose(session: Session, row: _Row, config: Mapping[str, Any], *, now: datetime):
@@ -260,14 +283,14 @@ def compose(session: Session, row: _Row, config: Mapping[str, Any], *, now: date
     if row.school_slug is None:
         raise Undeliverable("school deleted")
     to = _recipient(session, row)
-    data = _check_session_still_on(session, note, now)
+    data, case_id = _check_session_still_on(session, note, now)
     base_url = config.get("SERVER_BASE_URL", "").rstrip("/")
     tz = ZoneInfo(row.school_timezone or "UTC")
     if note.kind in REPORTER_KINDS or note.recipient_report_id is not None:
         content = reporter_content(note.kind, data, base_url=base_url,
                                    school_slug=row.school_slug, tz=tz)
     else:
-        content = staff_content(note.kind, data, case_id=note.case_id, base_url=base_url, tz=tz)
+        content = staff_content(note.kind, data, case_id=case_id, base_url=base_url, tz=tz)
     return build_message(sender=config.get("MAIL_DEFAULT_SENDER") or "Safe Report",
                          to=to, rendered=render_email(content),
                          message_id=message_id_for(note.key))

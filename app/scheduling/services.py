@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, joinedload, undefer
 
 from app.audit import services as audit
@@ -361,6 +361,20 @@ def _drop_pending_reminders(session: Session, fs: FollowUpSession) -> int:
                 Notification.key.startswith(f"{REPORTER_REMINDER}:{fs.id}:", autoescape=True)),
         ).execution_options(synchronize_session="fetch"))
     return result.rowcount or 0
+
+
+def move_case_sessions(session: Session, from_case_id: int, to_case_id: int) -> None:
+    """Move every session of a case, and their reminders, to another case (a merge).
+
+    The reminders go with their sessions, so that rescheduling or cancelling a
+    session finds them on its case and replaces or drops them.
+    """
+    session.execute(update(FollowUpSession).where(FollowUpSession.case_id == from_case_id)
+                    .values(case_id=to_case_id).execution_options(synchronize_session="fetch"))
+    session.execute(update(Notification).where(
+        Notification.case_id == from_case_id,
+        Notification.kind.in_((STAFF_REMINDER, REPORTER_REMINDER)),
+    ).values(case_id=to_case_id).execution_options(synchronize_session="fetch"))
 
 
 # -- actions --------------------------------------------------------------------------

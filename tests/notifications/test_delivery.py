@@ -281,3 +281,58 @@ def test_an_admin_contact_mail_fails_with_a_reason_once_the_address_is_removed(
     session.refresh(note)
     assert note.last_error == "admin contact address removed"
     assert sink.count({message_id_for(note.key)}) == 0
+
+
+def _booked(session, staffed, case):  # noqa: ANN001
+    """A session three days from now on ``case``, booked through the service, with reminders."""
+    from zoneinfo import ZoneInfo
+
+    from app.scheduling import services as scheduling
+
+    start = (utcnow() + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    local = start.astimezone(ZoneInfo(staffed.school.timezone)).replace(tzinfo=None)
+    fs = scheduling.schedule_session(session, staffed.counsellors[0], case.id,
+                                     scheduling.ScheduleInput(local, "target_check_in",
+                                                              "in_person"), now=utcnow())
+    session.flush()
+    reminder = session.scalars(select(Notification).where(
+        Notification.kind == "session_reminder", Notification.key.like(f"%:{fs.id}:24h:%"))).one()
+    reminder.next_attempt_dt = utcnow() - timedelta(seconds=1)  # its time has come
+    session.flush()
+    return fs, reminder
+
+
+def test_a_reminder_planned_for_another_start_is_refused(app, session, staffed, case, sink,
+                                                         mail_config):
+    fs, reminder = _booked(session, staffed, case)
+    # Moved without its reminders being replaced (as a merge used to leave them).
+    fs.set_time(fs.start_dt + timedelta(hours=5), 60)
+    session.flush()
+
+    with app.app_context():
+        assert deliver_one(session, reminder.id, mail_config) == Outcome.FAILED
+
+    session.refresh(reminder)
+    assert reminder.last_error == "session moved since the reminder was planned"
+    assert sink.count({message_id_for(reminder.key)}) == 0
+
+
+def test_a_reminder_links_to_the_case_its_session_is_on_now(app, session, staffed, case, sink,
+                                                            mail_config):
+    from app.scheduling.models import FollowUpSession
+
+    other = submit_report(session, staffed.school, report_input()).case
+    fs, reminder = _booked(session, staffed, case)
+    # The session went to another case, its reminder did not (a merge before the fix).
+    session.execute(update(FollowUpSession).where(FollowUpSession.id == fs.id)
+                    .values(case_id=other.id))
+    session.flush()
+
+    with app.app_context():
+        assert deliver_one(session, reminder.id, mail_config) == Outcome.SENT
+
+    [received] = [m for m in sink.messages() if m.message_id == message_id_for(reminder.key)]
+    everything = "\n".join(received.texts())
+    assert f"https://safe-report.example/staff/cases/{other.id}" in everything
+    assert other.reference in received.message["Subject"]
+    assert case.reference not in everything

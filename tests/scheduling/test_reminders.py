@@ -126,3 +126,44 @@ def test_no_reporter_reminder_without_an_address(session, school, counsellor):
     book(session, counsellor, case, datetime(2025, 3, 10, 14, 0))
     assert reminders(session, "session_reminder_reporter") == []
 
+
+
+def _merge(session, counsellor, case, into):  # noqa: ANN001
+    from app.cases import merging
+
+    merging.merge_cases(session, counsellor, case.id, into.reference, version=case.version)
+    session.flush()
+    session.expire_all()  # what comes next is another request
+
+
+def test_a_merge_moves_the_reminders_with_the_session(session, school, case, counsellor):
+    fs = book(session, counsellor, case, datetime(2025, 3, 10, 14, 0))
+    into = make_case(session, school)
+    _merge(session, counsellor, case, into)
+
+    rows = reminders(session)
+    assert fs.case_id == into.id
+    assert [r.case_id for r in rows] == [into.id, into.id]
+
+
+def test_rescheduling_a_merged_session_replaces_its_reminders(session, school, case, counsellor):
+    fs = book(session, counsellor, case, datetime(2025, 3, 10, 14, 0))
+    _merge(session, counsellor, case, make_case(session, school))
+
+    services.reschedule_session(session, counsellor, fs.id,
+                                services.RescheduleInput(datetime(2025, 3, 12, 9, 0), 60),
+                                now=NOW)
+
+    new_start = datetime(2025, 3, 12, 9, 0, tzinfo=UTC)
+    rows = reminders(session)
+    assert [r.next_attempt_dt for r in rows] == [new_start - hours(24), new_start - hours(1)]
+    assert all(r.data["start"] == new_start.isoformat() for r in rows)
+
+
+def test_cancelling_a_merged_session_drops_its_reminders(session, school, case, counsellor):
+    fs = book(session, counsellor, case, datetime(2025, 3, 10, 14, 0))
+    _merge(session, counsellor, case, make_case(session, school))
+
+    services.cancel_session(session, counsellor, fs.id, now=NOW)
+
+    assert reminders(session) == []
