@@ -13,13 +13,14 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload, undefer
 
 from app.audit import services as audit
 from app.auth.models import StaffUser
 from app.cases.deadlines import mark_staff_action
 from app.cases.models import Case, CaseEvent, EventKind
+from app.cases.people_models import CasePerson, PersonKind, PersonRole
 from app.cases.services import get_case, require_not_purged
 from app.cases.vocabulary import ReporterRole
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -322,13 +323,36 @@ def _reminder_key(kind: str, fs: FollowUpSession, lead: str, suffix: str = "") -
     return f"{kind}:{fs.id}:{lead}:{int(fs.start_dt.timestamp())}{suffix}"
 
 
+def _reporter_to_remind(session: Session, fs: FollowUpSession) -> int | None:
+    """The report whose reporter is reminded of ``fs``, if there is no doubt who that is.
+
+    A session names no reporter. When more than one student who reported could
+    be the one attending (two targets of the same incident, say, even if one
+    stayed anonymous), or the case records more than one target, a reminder
+    could tell one student of another's meeting: then no reporter is reminded
+    (the counsellor still is). Otherwise the one who would attend is, if they
+    left their name and an address.
+    """
+    reports = session.execute(
+        select(Report.id, Report.reporter_role, Report.is_anonymous,
+               Report.reply_email.isnot(None))
+        .where(Report.case_id == fs.case_id).order_by(Report.id)).all()
+    attending = [r for r in reports if fs.kind in _REPORTER_ATTENDS.get(r.reporter_role, ())]
+    if len(attending) != 1:
+        return None
+    report_id, _role, is_anonymous, has_address = attending[0]
+    if is_anonymous or not has_address:
+        return None
+    targets = session.execute(
+        select(func.count()).select_from(CasePerson).where(
+            CasePerson.case_id == fs.case_id, CasePerson.role == PersonRole.TARGET,
+            CasePerson.kind == PersonKind.STUDENT)).scalar_one()
+    return report_id if targets <= 1 else None
+
+
 def _queue_reminders(session: Session, fs: FollowUpSession, now: datetime) -> None:
     """Queue the 24-hour and 1-hour reminders whose time has not yet passed."""
-    reporters = session.execute(
-        select(Report.id, Report.reporter_role).where(
-            Report.case_id == fs.case_id, Report.is_anonymous.is_(False),
-            Report.reply_email.isnot(None))
-        .order_by(Report.id)).all()
+    reporter = _reporter_to_remind(session, fs)
     for lead, before in REMINDER_LEADS:
         send_at = fs.start_dt - before
         if send_at <= now:
@@ -339,13 +363,11 @@ def _queue_reminders(session: Session, fs: FollowUpSession, now: datetime) -> No
             send_at=send_at,
             data={"reference": fs.case.reference, "session_id": fs.id,
                   "start": fs.start_dt.isoformat(), "lead": lead})
-        for report_id, role in reporters:
-            if fs.kind not in _REPORTER_ATTENDS.get(role, set()):
-                continue
+        if reporter is not None:
             # Nothing about the case: not even its reference (staff vocabulary).
             queue_notification(
-                session, key=_reminder_key(REPORTER_REMINDER, fs, lead, f":{report_id}"),
-                kind=REPORTER_REMINDER, school_id=fs.school_id, recipient_report_id=report_id,
+                session, key=_reminder_key(REPORTER_REMINDER, fs, lead, f":{reporter}"),
+                kind=REPORTER_REMINDER, school_id=fs.school_id, recipient_report_id=reporter,
                 case_id=fs.case_id, send_at=send_at,
                 data={"session_id": fs.id, "start": fs.start_dt.isoformat(), "lead": lead})
 

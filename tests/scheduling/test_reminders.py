@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from app.notifications.models import NotificationStatus
 from app.scheduling import services
 from tests.factories import make_case
@@ -167,3 +169,78 @@ def test_cancelling_a_merged_session_drops_its_reminders(session, school, case, 
     services.cancel_session(session, counsellor, fs.id, now=NOW)
 
     assert reminders(session) == []
+
+
+def _second_report(session, school, case, *, role="target", anonymous=False,  # noqa: ANN001
+                   email="other.pupil@example.org"):
+    """Another student's report linked into ``case`` (as a lead or counsellor does)."""
+    from app.cases import merging
+    from app.reporting.models import Report
+    from app.reporting.services import set_reply_email, submit_report
+    from tests.factories import report_input
+
+    submitted = submit_report(session, school, report_input(
+        is_anonymous=anonymous, reporter_name=None if anonymous else "Ottoline Marsh",
+        reporter_role=role), now=NOW)
+    if email:
+        set_reply_email(session, submitted.report, email)
+    session.flush()
+    other = submitted.case
+    merging.merge_cases(session, case.assignee, other.id, case.reference, version=other.version)
+    session.flush()
+    session.expire_all()
+    return session.get(Report, submitted.report_id)
+
+
+@pytest.mark.parametrize("kind", ["target_check_in", "restorative"])
+def test_with_two_targets_reporting_neither_is_reminded_of_a_session_that_names_neither(
+        session, school, counsellor, kind):
+    case, first = _confidential_case(session, school)
+    case.assignee_id = counsellor.id
+    second = _second_report(session, school, case)
+    assert {r.case_id for r in (first, second)} == {case.id}
+
+    book(session, counsellor, case, datetime(2025, 3, 10, 14, 0), kind=kind)
+
+    # A session names no reporter: a reminder could tell one student of another's meeting.
+    assert reminders(session, "session_reminder_reporter") == []
+    assert len(reminders(session)) == 2  # the counsellor is still reminded
+
+
+def test_an_anonymous_second_target_makes_the_session_just_as_uncertain(session, school,
+                                                                          counsellor):
+    case, _ = _confidential_case(session, school)
+    case.assignee_id = counsellor.id
+    _second_report(session, school, case, anonymous=True, email=None)
+
+    book(session, counsellor, case, datetime(2025, 3, 10, 14, 0))
+
+    assert reminders(session, "session_reminder_reporter") == []
+
+
+def test_a_bystanders_report_leaves_the_target_the_only_one_a_check_in_can_be_with(
+        session, school, counsellor):
+    case, target = _confidential_case(session, school)
+    case.assignee_id = counsellor.id
+    _second_report(session, school, case, role="bystander")
+
+    book(session, counsellor, case, datetime(2025, 3, 10, 14, 0))
+
+    assert {r.recipient_report_id for r in reminders(session, "session_reminder_reporter")} == {
+        target.id}
+
+
+def test_no_reporter_reminder_when_the_case_records_several_targets(session, school, counsellor):
+    from app.cases.people import PersonInput, record_person
+
+    case, _ = _confidential_case(session, school)
+    case.assignee_id = counsellor.id
+    session.flush()
+    for name in ("Zephyrine Quillfeather", "Bartholomew Nightingale"):
+        record_person(session, counsellor, case.id,
+                      PersonInput(kind="student", role="target", name=name),
+                      version=case.version, now=NOW)
+
+    book(session, counsellor, case, datetime(2025, 3, 10, 14, 0))
+
+    assert reminders(session, "session_reminder_reporter") == []
