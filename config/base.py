@@ -122,8 +122,10 @@ class BaseConfig:
         self.MAIL_TIMEOUT_SECONDS = _int(environ, "MAIL_TIMEOUT_SECONDS", 20)
 
         # The notification outbox (see app/notifications/delivery.py).
-        #: Tries before a notification is marked failed and shown to admins.
-        self.NOTIFICATION_MAX_ATTEMPTS = _int(environ, "NOTIFICATION_MAX_ATTEMPTS", 8)
+        #: Hours a notification is retried after temporary mail errors (from the first one)
+        #: before it is marked failed and shown to admins: a mail outage shorter than this
+        #: delays mail but loses none. Permanent refusals (5xx) fail at once.
+        self.NOTIFICATION_RETRY_HOURS = _int(environ, "NOTIFICATION_RETRY_HOURS", 24)
         #: How long a claimed notification is held by one worker before another may retry it
         #: (a worker killed mid-batch leaves its rows due again after this).
         self.NOTIFICATION_LEASE_SECONDS = _int(environ, "NOTIFICATION_LEASE_SECONDS", 120)

@@ -49,11 +49,15 @@ log = logging.getLogger(__name__)
 
 #: The longest wait between two tries.
 MAX_BACKOFF = timedelta(hours=1)
+#: Key in ``Notification.data``: when the tries that are failing now began (ISO, UTC).
+FAILING_SINCE = "failing_since"
 
 
 @dataclass(frozen=True)
 class DeliverySettings:
-    max_attempts: int = 8
+    #: How long temporary errors are retried, from the first failed try, before a row fails.
+    #: A time, not a count: a count runs out within the first hour of an outage.
+    retry_for: timedelta = timedelta(hours=24)
     lease: timedelta = timedelta(minutes=2)
     retry_base: timedelta = timedelta(seconds=30)
     batch_size: int = 20
@@ -61,7 +65,7 @@ class DeliverySettings:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "DeliverySettings":
         return cls(
-            max_attempts=max(1, int(config.get("NOTIFICATION_MAX_ATTEMPTS", 8))),
+            retry_for=timedelta(hours=max(0, int(config.get("NOTIFICATION_RETRY_HOURS", 24)))),
             lease=timedelta(seconds=max(1, int(config.get("NOTIFICATION_LEASE_SECONDS", 120)))),
             retry_base=timedelta(seconds=max(1, int(config.get("NOTIFICATION_RETRY_BASE_SECONDS",
                                                                30)))),
@@ -241,8 +245,21 @@ def _check_session_still_on(session: Session, note: Notification, now: datetime)
         raise Undeliverable("session no longer scheduled")
     if follow_up.start_dt <= now:
         raise Undeliverable("session already started")
+    if _superseded(data.get("lead"), follow_up.start_dt, now):
+        # Still failing when the next reminder is due (a mail outage): send that one only.
+        raise Undeliverable("a later reminder replaces it")
     data["start"] = follow_up.start_dt.isoformat()
     return data
+
+
+def _superseded(lead: object, start: datetime, now: datetime) -> bool:
+    """Whether a shorter reminder lead than ``lead`` has already come round."""
+    from app.scheduling.services import REMINDER_LEADS
+
+    leads = dict(REMINDER_LEADS)
+    before = leads.get(str(lead))
+    return before is not None and any(
+        other < before and now >= start - other for other in leads.values())
 
 
 def compose(session: Session, row: _Row, config: Mapping[str, Any], *, now: datetime):
@@ -280,14 +297,10 @@ def send_claimed(session: Session, notification_id: int, mailer: Mailer,
     try:
         mailer.send(msg)
     except MailError as exc:
-        if exc.is_permanent or note.attempts >= settings.max_attempts:
+        if exc.is_permanent:
             _fail(note, exc.reason)
             return Outcome.FAILED
-        note.last_error = exc.reason
-        note.next_attempt_dt = utcnow() + backoff(note.attempts, settings.retry_base)
-        log.info("notification retry scheduled",
-                 extra={"notification_id": note.id, "attempts": note.attempts})
-        return Outcome.RETRY
+        return _retry_or_fail(note, exc.reason, settings)
     note.status = NotificationStatus.SENT
     note.sent_dt = utcnow()
     note.last_error = None
@@ -308,13 +321,37 @@ def record_crash(session: Session, notification_id: int, exc: Exception,
     note = session.get(Notification, notification_id, populate_existing=True)
     if note is None or note.status is not NotificationStatus.PENDING:
         return Outcome.SKIPPED
-    reason = f"{type(exc).__name__}: unexpected error while sending"
-    if note.attempts >= settings.max_attempts:
+    return _retry_or_fail(note, f"{type(exc).__name__}: unexpected error while sending",
+                          settings)
+
+
+def _retry_or_fail(note: Notification, reason: str, settings: DeliverySettings) -> str:
+    """After a temporary error: try again later, or fail once the retry period is over.
+
+    The period runs from the first failed try (kept in ``data``), so an outage
+    of up to ``settings.retry_for`` delays mail but loses none.
+    """
+    now = utcnow()
+    since = _parse_dt((note.data or {}).get(FAILING_SINCE))
+    if since is None:
+        since = now
+        note.data = {**(note.data or {}), FAILING_SINCE: now.isoformat()}
+    if now - since >= settings.retry_for:
         _fail(note, reason)
         return Outcome.FAILED
-    note.last_error = reason
-    note.next_attempt_dt = utcnow() + backoff(note.attempts, settings.retry_base)
+    note.last_error = reason[:200]
+    note.next_attempt_dt = now + backoff(note.attempts, settings.retry_base)
+    log.info("notification retry scheduled",
+             extra={"notification_id": note.id, "attempts": note.attempts})
     return Outcome.RETRY
+
+
+def _parse_dt(value: object) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 def _fail(note: Notification, reason: str) -> None:

@@ -52,6 +52,12 @@ class _Handler:
     def __init__(self, sink: "SmtpSink") -> None:
         self.sink = sink
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001, N802
+        if address in self.sink.refuse:
+            return self.sink.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802
         if self.sink.delay:
             await asyncio.sleep(self.sink.delay)
@@ -71,6 +77,8 @@ class SmtpSink:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.delay = 0.0
+        #: Address -> the SMTP reply that refuses it at RCPT TO (say "550 No such user").
+        self.refuse: dict[str, str] = {}
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._controller: Controller | None = None
