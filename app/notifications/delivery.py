@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.models import StaffUser
 from app.db import utcnow
@@ -361,6 +362,28 @@ def _fail(note: Notification, reason: str) -> None:
                 extra={"notification_id": note.id, "kind": note.kind, "reason": note.last_error})
 
 
+def _send_one(session: Session, notification_id: int, mailer: Mailer,
+              config: Mapping[str, Any], settings: DeliverySettings) -> str:
+    """Send one claimed row and write its outcome to the database; the caller commits.
+
+    Nothing the row does may escape: one bad row must not stop the others.
+    """
+    try:
+        outcome = send_claimed(session, notification_id, mailer, config, settings)
+        # Written here, not at the caller's next statement or commit: a row deleted
+        # meanwhile (its session cancelled or moved) must fail inside this guard.
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        log.info("notification deleted while it was sent",
+                 extra={"notification_id": notification_id})
+        return Outcome.SKIPPED
+    except Exception as exc:  # noqa: BLE001 - recorded on the row, retried with backoff
+        session.rollback()
+        return record_crash(session, notification_id, exc, settings)
+    return outcome
+
+
 # -- the two entry points the tasks call ------------------------------------------------
 def deliver_one(session: Session, notification_id: int, config: Mapping[str, Any]) -> str:
     """Send one notification now if it is pending and due (the on-commit wake-up call).
@@ -374,11 +397,7 @@ def deliver_one(session: Session, notification_id: int, config: Mapping[str, Any
     if token is None:
         return Outcome.SKIPPED
     with Mailer(config) as mailer:
-        try:
-            outcome = send_claimed(session, notification_id, mailer, config, settings)
-        except Exception as exc:  # noqa: BLE001 - recorded on the row, retried with backoff
-            session.rollback()
-            outcome = record_crash(session, notification_id, exc, settings)
+        outcome = _send_one(session, notification_id, mailer, config, settings)
         session.commit()
     return outcome
 
@@ -416,11 +435,7 @@ def _send_batch(session: Session, claimed: dict[int, datetime], mailer: Mailer,
             session.commit()
             return
         notification_id, _token = queue.pop(0)
-        try:
-            stats.add(send_claimed(session, notification_id, mailer, config, settings))
-        except Exception as exc:  # noqa: BLE001 - one bad row must not stop the others
-            session.rollback()
-            stats.add(record_crash(session, notification_id, exc, settings))
+        stats.add(_send_one(session, notification_id, mailer, config, settings))
         # In the same transaction as this outcome: renew the lease of the next row,
         # dropping any another worker has taken since (its lease had run out).
         while queue:

@@ -9,7 +9,7 @@ from email.parser import BytesParser
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from app.db import utcnow
 from app.notifications import delivery
@@ -21,7 +21,7 @@ from app.notifications.delivery import (
     deliver_due,
     deliver_one,
 )
-from app.notifications.mail import list_kept_mail, message_id_for, read_kept_mail
+from app.notifications.mail import Mailer, list_kept_mail, message_id_for, read_kept_mail
 from app.notifications.models import Notification, NotificationStatus
 from app.notifications.outbox import queue_notification
 from app.reporting.services import set_reply_email, submit_report
@@ -416,3 +416,48 @@ def test_a_reminder_still_failing_when_its_session_starts_is_never_sent(
         NotificationStatus.FAILED, "session already started")
     assert server.ids() == []
 
+# -- a row deleted while it is being sent ------------------------------------------------
+def _delete_while_sending(monkeypatch, session, note) -> None:  # noqa: ANN001
+    """Delete ``note`` mid-send, as cancelling its session in another process would.
+
+    (Here on the test's own connection, so the worker's rollback brings the row
+    back; in production the delete is committed and the row stays gone.)
+    """
+    real_send = Mailer.send
+
+    def send(self, msg):  # noqa: ANN001, ANN202
+        real_send(self, msg)
+        if msg["Message-ID"] == message_id_for(note.key):
+            table = Notification.__table__
+            session.connection().execute(delete(table).where(table.c.id == note.id))
+
+    monkeypatch.setattr(Mailer, "send", send)
+
+
+def test_a_row_deleted_while_it_is_sent_does_not_stop_the_sweep(app, session, staffed, case,
+                                                               sink, mail_config, monkeypatch):
+    gone = _queue(session, staffed, f"test:{case.id}:gone", case=case)
+    rest = [_queue(session, staffed, f"test:{case.id}:rest{i}", case=case) for i in range(2)]
+    _only_pending(session, gone, *rest)
+    _delete_while_sending(monkeypatch, session, gone)
+
+    with app.app_context():
+        stats = deliver_due(session, mail_config)
+
+    assert stats.as_dict() == {Outcome.SKIPPED: 1, Outcome.SENT: 2}
+    assert sink.count({message_id_for(n.key) for n in rest}) == 2
+    for note in rest:
+        session.refresh(note)
+        assert note.status is NotificationStatus.SENT
+
+
+def test_a_row_deleted_while_deliver_one_sends_it_is_skipped(app, session, staffed, case, sink,
+                                                            mail_config, monkeypatch):
+    gone = _queue(session, staffed, f"test:{case.id}:gone-one", case=case)
+    _delete_while_sending(monkeypatch, session, gone)
+
+    with app.app_context():
+        outcome = deliver_one(session, gone.id, mail_config)
+
+    assert outcome == Outcome.SKIPPED
+    assert sink.count({message_id_for(gone.key)}) == 1
