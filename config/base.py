@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -112,7 +113,9 @@ class BaseConfig:
         self.RATELIMIT_ENABLED = _bool(env("RATELIMIT_ENABLED"), True)
 
         self.MAIL_SERVER = env("MAIL_SERVER") or None
-        self.MAIL_PORT = _int(environ, "MAIL_PORT", 25)
+        #: Implicit TLS from the first byte (SMTPS, port 465), instead of STARTTLS.
+        self.MAIL_USE_SSL = _bool(env("MAIL_USE_SSL"), False)
+        self.MAIL_PORT = _int(environ, "MAIL_PORT", 465 if self.MAIL_USE_SSL else 25)
         self.MAIL_USE_TLS = _bool(env("MAIL_USE_TLS"), False)
         self.MAIL_USERNAME = env("MAIL_USERNAME") or None
         self.MAIL_PASSWORD = env("MAIL_PASSWORD") or None
@@ -188,6 +191,18 @@ def _normalise_db_url(url: str | None) -> str | None:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def is_this_host(host: str | None) -> bool:
+    """Whether ``host`` names this machine (a loopback name or address)."""
+    if not host:
+        return False
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def sqlite_url(path: Path) -> str:
