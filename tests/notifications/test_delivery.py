@@ -416,6 +416,7 @@ def test_a_reminder_still_failing_when_its_session_starts_is_never_sent(
         NotificationStatus.FAILED, "session already started")
     assert server.ids() == []
 
+
 # -- a row deleted while it is being sent ------------------------------------------------
 def _delete_while_sending(monkeypatch, session, note) -> None:  # noqa: ANN001
     """Delete ``note`` mid-send, as cancelling its session in another process would.
