@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -112,7 +113,9 @@ class BaseConfig:
         self.RATELIMIT_ENABLED = _bool(env("RATELIMIT_ENABLED"), True)
 
         self.MAIL_SERVER = env("MAIL_SERVER") or None
-        self.MAIL_PORT = _int(environ, "MAIL_PORT", 25)
+        #: Implicit TLS from the first byte (SMTPS, port 465), instead of STARTTLS.
+        self.MAIL_USE_SSL = _bool(env("MAIL_USE_SSL"), False)
+        self.MAIL_PORT = _int(environ, "MAIL_PORT", 465 if self.MAIL_USE_SSL else 25)
         self.MAIL_USE_TLS = _bool(env("MAIL_USE_TLS"), False)
         self.MAIL_USERNAME = env("MAIL_USERNAME") or None
         self.MAIL_PASSWORD = env("MAIL_PASSWORD") or None
@@ -122,8 +125,10 @@ class BaseConfig:
         self.MAIL_TIMEOUT_SECONDS = _int(environ, "MAIL_TIMEOUT_SECONDS", 20)
 
         # The notification outbox (see app/notifications/delivery.py).
-        #: Tries before a notification is marked failed and shown to admins.
-        self.NOTIFICATION_MAX_ATTEMPTS = _int(environ, "NOTIFICATION_MAX_ATTEMPTS", 8)
+        #: Hours a notification is retried after temporary mail errors (from the first one)
+        #: before it is marked failed and shown to admins: a mail outage shorter than this
+        #: delays mail but loses none. Permanent refusals (5xx) fail at once.
+        self.NOTIFICATION_RETRY_HOURS = _int(environ, "NOTIFICATION_RETRY_HOURS", 24)
         #: How long a claimed notification is held by one worker before another may retry it
         #: (a worker killed mid-batch leaves its rows due again after this).
         self.NOTIFICATION_LEASE_SECONDS = _int(environ, "NOTIFICATION_LEASE_SECONDS", 120)
@@ -186,6 +191,18 @@ def _normalise_db_url(url: str | None) -> str | None:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def is_this_host(host: str | None) -> bool:
+    """Whether ``host`` names this machine (a loopback name or address)."""
+    if not host:
+        return False
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def sqlite_url(path: Path) -> str:

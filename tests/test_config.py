@@ -15,7 +15,8 @@ from app.security import KeyConfigurationError, new_data_key_spec
 from config import ConfigurationError, load_config
 from config.base import PROJECT_ROOT
 
-REQUIRED = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DATA_ENCRYPTION_KEYS")
+REQUIRED = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DATA_ENCRYPTION_KEYS", "MAIL_SERVER",
+            "SERVER_BASE_URL")
 SECRET = "s" * 48
 
 
@@ -25,6 +26,8 @@ def production_environ(tmp_path: Path, **changes: str | None) -> dict[str, str]:
         "DATABASE_URL": "postgres://safe:pw@db.internal:5432/safe_report",
         "REDIS_URL": "redis://cache.internal:6379/0",
         "DATA_ENCRYPTION_KEYS": new_data_key_spec("k2") + "," + new_data_key_spec("k1"),
+        "MAIL_SERVER": "smtp.school.example",
+        "SERVER_BASE_URL": "https://report.school.example",
         "INSTANCE_PATH": str(tmp_path),
     }
     for name, value in changes.items():
@@ -72,6 +75,11 @@ def test_complete_production_environ_loads_with_safe_defaults(tmp_path):
     assert settings.SQLALCHEMY_DATABASE_URI == (
         "postgresql+psycopg://safe:pw@db.internal:5432/safe_report"
     )
+    assert settings.SERVER_BASE_URL == "https://report.school.example"
+    # Mail goes to the server, encrypted: never to files nobody reads.
+    assert settings.MAIL_SERVER == "smtp.school.example" and settings.MAIL_OUTBOX_DIR is None
+    assert settings.MAIL_USE_TLS is True and settings.MAIL_USE_SSL is False
+    assert settings.MAIL_PORT == 25
 
 
 def test_production_reads_the_environment_not_the_process(tmp_path, monkeypatch):
@@ -101,6 +109,83 @@ def test_overrides_count_as_set(tmp_path):
     )
     assert settings.SQLALCHEMY_DATABASE_URI == "sqlite://"
     assert settings.REQUIRE_TWO_FACTOR is False
+
+
+# -- production mail and links --------------------------------------------------------
+def test_production_without_a_mail_server_refuses_to_start_rather_than_keep_mail_in_files(
+        tmp_path):
+    with pytest.raises(ConfigurationError) as error:
+        load_config("production", production_environ(tmp_path, MAIL_SERVER=None))
+
+    assert "MAIL_SERVER" in error.value.message
+    assert not (tmp_path / "mail").exists()
+
+
+def test_production_never_uses_the_mail_folder_even_when_told_to(tmp_path):
+    settings = load_config("production", production_environ(tmp_path),
+                           overrides={"MAIL_OUTBOX_DIR": tmp_path / "mail"})
+
+    assert settings.MAIL_OUTBOX_DIR is None
+
+
+@pytest.mark.parametrize("url", ["http://report.school.example", "report.school.example",
+                                 "https://", "https:///path", "ftp://report.school.example"])
+def test_production_refuses_a_base_url_that_is_not_https(tmp_path, url):
+    with pytest.raises(ConfigurationError) as error:
+        load_config("production", production_environ(tmp_path, SERVER_BASE_URL=url))
+
+    assert "SERVER_BASE_URL" in error.value.message and "https://" in error.value.message
+
+
+def test_production_base_url_may_have_a_path_and_loses_its_trailing_slash(tmp_path):
+    settings = load_config("production", production_environ(
+        tmp_path, SERVER_BASE_URL="https://school.example/safe-report/"))
+
+    assert settings.SERVER_BASE_URL == "https://school.example/safe-report"
+
+
+def test_production_refuses_plain_smtp_to_another_host(tmp_path):
+    with pytest.raises(ConfigurationError) as error:
+        load_config("production", production_environ(tmp_path, MAIL_USE_TLS="0"))
+
+    message = error.value.message
+    assert "smtp.school.example" in message
+    assert "MAIL_USE_TLS=1" in message and "MAIL_USE_SSL=1" in message
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "::1"])
+def test_production_allows_plain_smtp_to_a_relay_on_this_host(tmp_path, host):
+    default = load_config("production", production_environ(tmp_path, MAIL_SERVER=host))
+    explicit = load_config("production", production_environ(tmp_path, MAIL_SERVER=host,
+                                                            MAIL_USE_TLS="0"))
+
+    assert default.MAIL_USE_TLS is False and explicit.MAIL_USE_TLS is False
+    starttls = load_config("production", production_environ(tmp_path, MAIL_SERVER=host,
+                                                            MAIL_USE_TLS="1"))
+    assert starttls.MAIL_USE_TLS is True
+
+
+def test_implicit_tls_on_port_465_replaces_starttls(tmp_path):
+    settings = load_config("production", production_environ(tmp_path, MAIL_USE_SSL="1"))
+
+    assert settings.MAIL_USE_SSL is True and settings.MAIL_USE_TLS is False
+    assert settings.MAIL_PORT == 465
+    assert load_config("production", production_environ(
+        tmp_path, MAIL_USE_SSL="1", MAIL_PORT="2465")).MAIL_PORT == 2465
+
+
+def test_starttls_and_implicit_tls_together_are_refused(tmp_path):
+    with pytest.raises(ConfigurationError, match="not both"):
+        load_config("production", production_environ(tmp_path, MAIL_USE_SSL="1",
+                                                     MAIL_USE_TLS="1"))
+
+
+def test_development_keeps_its_embedded_defaults(tmp_path):
+    settings = load_config("development", {"INSTANCE_PATH": str(tmp_path)})
+
+    assert settings.SERVER_BASE_URL == "http://127.0.0.1:5000"
+    assert settings.MAIL_SERVER is None and settings.MAIL_OUTBOX_DIR == tmp_path / "mail"
+    assert settings.MAIL_USE_TLS is False and settings.MAIL_USE_SSL is False
 
 
 @pytest.mark.parametrize("value", ["staging", "prod", "Production"])

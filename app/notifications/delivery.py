@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.models import StaffUser
 from app.db import utcnow
@@ -50,11 +51,15 @@ log = logging.getLogger(__name__)
 
 #: The longest wait between two tries.
 MAX_BACKOFF = timedelta(hours=1)
+#: Key in ``Notification.data``: when the tries that are failing now began (ISO, UTC).
+FAILING_SINCE = "failing_since"
 
 
 @dataclass(frozen=True)
 class DeliverySettings:
-    max_attempts: int = 8
+    #: How long temporary errors are retried, from the first failed try, before a row fails.
+    #: A time, not a count: a count runs out within the first hour of an outage.
+    retry_for: timedelta = timedelta(hours=24)
     lease: timedelta = timedelta(minutes=2)
     retry_base: timedelta = timedelta(seconds=30)
     batch_size: int = 20
@@ -62,7 +67,7 @@ class DeliverySettings:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "DeliverySettings":
         return cls(
-            max_attempts=max(1, int(config.get("NOTIFICATION_MAX_ATTEMPTS", 8))),
+            retry_for=timedelta(hours=max(0, int(config.get("NOTIFICATION_RETRY_HOURS", 24)))),
             lease=timedelta(seconds=max(1, int(config.get("NOTIFICATION_LEASE_SECONDS", 120)))),
             retry_base=timedelta(seconds=max(1, int(config.get("NOTIFICATION_RETRY_BASE_SECONDS",
                                                                30)))),
@@ -272,9 +277,22 @@ def _check_session_still_on(session: Session, note: Notification,
         raise Undeliverable("session moved since the reminder was planned")
     if follow_up.start_dt <= now:
         raise Undeliverable("session already started")
+    if _superseded(data.get("lead"), follow_up.start_dt, now):
+        # Still failing when the next reminder is due (a mail outage): send that one only.
+        raise Undeliverable("a later reminder replaces it")
     if note.kind not in REPORTER_KINDS:  # a reporter's reminder names no case
         data["reference"] = follow_up.reference
     return data, follow_up.case_id
+
+
+def _superseded(lead: object, start: datetime, now: datetime) -> bool:
+    """Whether a shorter reminder lead than ``lead`` has already come round."""
+    from app.scheduling.services import REMINDER_LEADS
+
+    leads = dict(REMINDER_LEADS)
+    before = leads.get(str(lead))
+    return before is not None and any(
+        other < before and now >= start - other for other in leads.values())
 
 
 def compose(session: Session, row: _Row, config: Mapping[str, Any], *, now: datetime):
@@ -312,14 +330,10 @@ def send_claimed(session: Session, notification_id: int, mailer: Mailer,
     try:
         mailer.send(msg)
     except MailError as exc:
-        if exc.is_permanent or note.attempts >= settings.max_attempts:
+        if exc.is_permanent:
             _fail(note, exc.reason)
             return Outcome.FAILED
-        note.last_error = exc.reason
-        note.next_attempt_dt = utcnow() + backoff(note.attempts, settings.retry_base)
-        log.info("notification retry scheduled",
-                 extra={"notification_id": note.id, "attempts": note.attempts})
-        return Outcome.RETRY
+        return _retry_or_fail(note, exc.reason, settings)
     note.status = NotificationStatus.SENT
     note.sent_dt = utcnow()
     note.last_error = None
@@ -340,13 +354,37 @@ def record_crash(session: Session, notification_id: int, exc: Exception,
     note = session.get(Notification, notification_id, populate_existing=True)
     if note is None or note.status is not NotificationStatus.PENDING:
         return Outcome.SKIPPED
-    reason = f"{type(exc).__name__}: unexpected error while sending"
-    if note.attempts >= settings.max_attempts:
+    return _retry_or_fail(note, f"{type(exc).__name__}: unexpected error while sending",
+                          settings)
+
+
+def _retry_or_fail(note: Notification, reason: str, settings: DeliverySettings) -> str:
+    """After a temporary error: try again later, or fail once the retry period is over.
+
+    The period runs from the first failed try (kept in ``data``), so an outage
+    of up to ``settings.retry_for`` delays mail but loses none.
+    """
+    now = utcnow()
+    since = _parse_dt((note.data or {}).get(FAILING_SINCE))
+    if since is None:
+        since = now
+        note.data = {**(note.data or {}), FAILING_SINCE: now.isoformat()}
+    if now - since >= settings.retry_for:
         _fail(note, reason)
         return Outcome.FAILED
-    note.last_error = reason
-    note.next_attempt_dt = utcnow() + backoff(note.attempts, settings.retry_base)
+    note.last_error = reason[:200]
+    note.next_attempt_dt = now + backoff(note.attempts, settings.retry_base)
+    log.info("notification retry scheduled",
+             extra={"notification_id": note.id, "attempts": note.attempts})
     return Outcome.RETRY
+
+
+def _parse_dt(value: object) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 def _fail(note: Notification, reason: str) -> None:
@@ -354,6 +392,28 @@ def _fail(note: Notification, reason: str) -> None:
     note.last_error = reason[:200]
     log.warning("notification failed",
                 extra={"notification_id": note.id, "kind": note.kind, "reason": note.last_error})
+
+
+def _send_one(session: Session, notification_id: int, mailer: Mailer,
+              config: Mapping[str, Any], settings: DeliverySettings) -> str:
+    """Send one claimed row and write its outcome to the database; the caller commits.
+
+    Nothing the row does may escape: one bad row must not stop the others.
+    """
+    try:
+        outcome = send_claimed(session, notification_id, mailer, config, settings)
+        # Written here, not at the caller's next statement or commit: a row deleted
+        # meanwhile (its session cancelled or moved) must fail inside this guard.
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        log.info("notification deleted while it was sent",
+                 extra={"notification_id": notification_id})
+        return Outcome.SKIPPED
+    except Exception as exc:  # noqa: BLE001 - recorded on the row, retried with backoff
+        session.rollback()
+        return record_crash(session, notification_id, exc, settings)
+    return outcome
 
 
 # -- the two entry points the tasks call ------------------------------------------------
@@ -369,11 +429,7 @@ def deliver_one(session: Session, notification_id: int, config: Mapping[str, Any
     if token is None:
         return Outcome.SKIPPED
     with Mailer(config) as mailer:
-        try:
-            outcome = send_claimed(session, notification_id, mailer, config, settings)
-        except Exception as exc:  # noqa: BLE001 - recorded on the row, retried with backoff
-            session.rollback()
-            outcome = record_crash(session, notification_id, exc, settings)
+        outcome = _send_one(session, notification_id, mailer, config, settings)
         session.commit()
     return outcome
 
@@ -411,11 +467,7 @@ def _send_batch(session: Session, claimed: dict[int, datetime], mailer: Mailer,
             session.commit()
             return
         notification_id, _token = queue.pop(0)
-        try:
-            stats.add(send_claimed(session, notification_id, mailer, config, settings))
-        except Exception as exc:  # noqa: BLE001 - one bad row must not stop the others
-            session.rollback()
-            stats.add(record_crash(session, notification_id, exc, settings))
+        stats.add(_send_one(session, notification_id, mailer, config, settings))
         # In the same transaction as this outcome: renew the lease of the next row,
         # dropping any another worker has taken since (its lease had run out).
         while queue:

@@ -1,9 +1,10 @@
 """Email: building messages and handing them to an SMTP server (or a folder, in development).
 
 Settings are Flask-Mail style (``MAIL_SERVER``, ``MAIL_PORT``, ``MAIL_USE_TLS``,
-``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_DEFAULT_SENDER``). With no
-``MAIL_SERVER``, messages are written as ``.eml`` files to ``MAIL_OUTBOX_DIR``,
-which the development mail page lists.
+``MAIL_USE_SSL``, ``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_DEFAULT_SENDER``).
+With no ``MAIL_SERVER`` (development and tests only: production refuses to
+start without one), messages are written as ``.eml`` files to
+``MAIL_OUTBOX_DIR``, which the development mail page lists.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class Mailer:
         self.server: str | None = config.get("MAIL_SERVER")
         self.port = int(config.get("MAIL_PORT") or 25)
         self.use_tls = bool(config.get("MAIL_USE_TLS"))
+        self.use_ssl = bool(config.get("MAIL_USE_SSL"))
         self.username: str | None = config.get("MAIL_USERNAME")
         self.password: str | None = config.get("MAIL_PASSWORD")
         self.sender: str = config.get("MAIL_DEFAULT_SENDER") or "Safe Report <no-reply@localhost>"
@@ -121,13 +123,19 @@ class Mailer:
     def _connection(self) -> smtplib.SMTP:
         if self._smtp is not None:
             return self._smtp
-        smtp = smtplib.SMTP(self.server, self.port, timeout=self.timeout,
-                            local_hostname=socket.gethostname() or "localhost")
+        local_hostname = socket.gethostname() or "localhost"
+        if self.use_ssl:
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.server, self.port, timeout=self.timeout, local_hostname=local_hostname,
+                context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(self.server, self.port, timeout=self.timeout,
+                                local_hostname=local_hostname)
         try:
             # smtplib writes a command and its data in separate small packets; with Nagle's
             # algorithm and delayed ACKs each message then waits ~40 ms for nothing.
             smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.use_tls:
+            if self.use_tls and not self.use_ssl:
                 smtp.starttls(context=ssl.create_default_context())
             if self.username:
                 smtp.login(self.username, self.password or "")
@@ -148,7 +156,8 @@ class Mailer:
 
     def _keep(self, msg: EmailMessage) -> None:
         """Write ``msg`` into the mail folder, whole or not at all."""
-        assert self.folder is not None, "no MAIL_SERVER and no MAIL_OUTBOX_DIR"
+        if self.folder is None:
+            raise MailError("no MAIL_SERVER is set")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             digest = hashlib.sha256(str(msg["Message-ID"]).encode()).hexdigest()[:32]

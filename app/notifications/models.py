@@ -43,7 +43,8 @@ class Notification(TenantScoped, Base):
         ForeignKey("report.id", ondelete="CASCADE"))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case_file.id", ondelete="CASCADE"),
                                                 index=True)
-    #: Non-identifying facts for the template (case reference, level, times).
+    #: Non-identifying facts for the template (case reference, level, times), and
+    #: ``failing_since`` while temporary errors are being retried.
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[NotificationStatus] = mapped_column(
         Enum(NotificationStatus, native_enum=False, length=16,

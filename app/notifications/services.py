@@ -17,6 +17,7 @@ from app.cases.models import Case
 from app.db import utcnow
 from app.errors import DomainError, NotFound
 from app.health.models import Heartbeat
+from app.notifications.delivery import FAILING_SINCE
 from app.notifications.models import Notification, NotificationStatus
 from app.notifications.recipients import ADMIN_CONTACT
 from app.policy import require_admin, require_same_school
@@ -135,6 +136,8 @@ def retry_notification(session: Session, user: StaffUser, notification_id: int) 
     previous = note.last_error
     note.status = NotificationStatus.PENDING
     note.attempts = 0
+    # A fresh retry period (see delivery._retry_or_fail), counted from this retry's first failure.
+    note.data = {k: v for k, v in (note.data or {}).items() if k != FAILING_SINCE}
     note.next_attempt_dt = utcnow()
     audit.record(session, "notification.retried", school_id=note.school_id, actor_id=user.id,
                  case_id=note.case_id, target=f"notification:{note.id}",

@@ -52,7 +52,7 @@ def mail_config(app, sink) -> dict:
     return {**app.config, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": sink.port,
             "MAIL_DEFAULT_SENDER": "Safe Report <alerts@school.example>",
             "SERVER_BASE_URL": "https://safe-report.example", "MAIL_TIMEOUT_SECONDS": 5,
-            "NOTIFICATION_MAX_ATTEMPTS": 3, "NOTIFICATION_RETRY_BASE_SECONDS": 10}
+            "NOTIFICATION_RETRY_BASE_SECONDS": 10}
 
 
 @pytest.fixture

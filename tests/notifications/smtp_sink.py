@@ -52,6 +52,12 @@ class _Handler:
     def __init__(self, sink: "SmtpSink") -> None:
         self.sink = sink
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001, N802
+        if address in self.sink.refuse:
+            return self.sink.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802
         if self.sink.delay:
             await asyncio.sleep(self.sink.delay)
@@ -68,9 +74,13 @@ class _Handler:
 class SmtpSink:
     """Start with :meth:`start`; :meth:`stop` closes the port (the "server down" case)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, ssl_context=None) -> None:  # noqa: ANN001
         self.port = port or free_port()
+        #: A server context: the sink then speaks SMTP over TLS from the first byte (SMTPS).
+        self.ssl_context = ssl_context
         self.delay = 0.0
+        #: Address -> the SMTP reply that refuses it at RCPT TO (say "550 No such user").
+        self.refuse: dict[str, str] = {}
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._controller: Controller | None = None
@@ -81,7 +91,7 @@ class SmtpSink:
 
     def start(self) -> None:
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
-                                      ready_timeout=10)
+                                      ready_timeout=10, ssl_context=self.ssl_context)
         self._controller.start()
 
     def stop(self) -> None:

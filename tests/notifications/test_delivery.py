@@ -6,9 +6,10 @@ import random
 from datetime import timedelta
 from email import policy
 from email.parser import BytesParser
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from app.db import utcnow
 from app.notifications import delivery
@@ -20,12 +21,12 @@ from app.notifications.delivery import (
     deliver_due,
     deliver_one,
 )
-from app.notifications.mail import list_kept_mail, message_id_for, read_kept_mail
+from app.notifications.mail import Mailer, list_kept_mail, message_id_for, read_kept_mail
 from app.notifications.models import Notification, NotificationStatus
 from app.notifications.outbox import queue_notification
 from app.reporting.services import set_reply_email, submit_report
 from tests.factories import report_input
-from tests.notifications.smtp_sink import free_port
+from tests.notifications.smtp_sink import SmtpSink, free_port
 
 DETAILS = "Jordan Mackintosh keeps posting my photo in the year 9 group chat"
 
@@ -111,8 +112,8 @@ def test_a_claimed_row_is_not_claimed_again_until_its_lease_runs_out(session, st
     assert note.attempts == 2
 
 
-def test_smtp_errors_back_off_exponentially_then_fail_and_record_why(app, session, staffed, case,
-                                                                    mail_config):
+def test_smtp_errors_back_off_exponentially_and_record_why(app, session, staffed, case,
+                                                         mail_config):
     config = {**mail_config, "MAIL_PORT": free_port()}  # nobody listens: connection refused
     note = _queue(session, staffed, f"test:{case.id}:down", case=case)
     session.execute(update(Notification).where(Notification.id != note.id)
@@ -128,12 +129,14 @@ def test_smtp_errors_back_off_exponentially_then_fail_and_record_why(app, sessio
             note.next_attempt_dt = utcnow() - timedelta(seconds=1)
             session.flush()
 
-    assert stats.counts[Outcome.FAILED] == 1
-    # Base 10 s, doubled each try, half of it jittered: [5, 10], [10, 20].
-    assert 5 <= waits[0] <= 10.5 and 10 <= waits[1] <= 20.5
+    assert stats.counts[Outcome.RETRY] == 1
+    # Base 10 s, doubled each try, half of it jittered: [5, 10], [10, 20], [20, 40].
+    assert 5 <= waits[0] <= 10.5 and 10 <= waits[1] <= 20.5 and 20 <= waits[2] <= 40.5
     session.refresh(note)
-    assert note.status is NotificationStatus.FAILED and note.attempts == 3
+    assert note.status is NotificationStatus.PENDING and note.attempts == 3
     assert note.last_error == "ConnectionRefusedError: could not reach the mail server"
+    assert note.data == {"reference": case.reference,
+                         delivery.FAILING_SINCE: note.data[delivery.FAILING_SINCE]}
 
 
 def test_backoff_doubles_with_jitter_and_is_capped():
@@ -215,13 +218,14 @@ def test_without_a_mail_server_mail_is_kept_as_eml_files(app, session, staffed, 
 
 
 def test_settings_come_from_the_config():
-    settings = DeliverySettings.from_config({"NOTIFICATION_MAX_ATTEMPTS": 5,
+    settings = DeliverySettings.from_config({"NOTIFICATION_RETRY_HOURS": 5,
                                              "NOTIFICATION_LEASE_SECONDS": 7,
                                              "NOTIFICATION_RETRY_BASE_SECONDS": 2,
                                              "NOTIFICATION_BATCH_SIZE": 3})
 
-    assert settings == DeliverySettings(5, timedelta(seconds=7), timedelta(seconds=2), 3)
-    assert delivery.DeliverySettings.from_config({}).max_attempts == 8
+    assert settings == DeliverySettings(timedelta(hours=5), timedelta(seconds=7),
+                                        timedelta(seconds=2), 3)
+    assert delivery.DeliverySettings.from_config({}).retry_for == timedelta(hours=24)
 
 
 def test_a_row_that_breaks_while_sending_is_retried_later_and_does_not_stop_the_others(
@@ -336,3 +340,216 @@ def test_a_reminder_links_to_the_case_its_session_is_on_now(app, session, staffe
     assert f"https://safe-report.example/staff/cases/{other.id}" in everything
     assert other.reference in received.message["Subject"]
     assert case.reference not in everything
+
+
+# -- a mail outage: retried for a period, not a count -------------------------------------
+class _Clock:
+    """The delivery module's idea of now, moved on by the test."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self):  # noqa: ANN204
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> _Clock:
+    clock = _Clock()
+    monkeypatch.setattr(delivery, "utcnow", clock)
+    return clock
+
+
+def _only_pending(session, *notes) -> None:  # noqa: ANN001
+    """Mark every other row sent, so a sweep touches only ``notes``."""
+    session.execute(update(Notification)
+                    .where(Notification.id.not_in([n.id for n in notes]))
+                    .values(status=NotificationStatus.SENT))
+
+
+def _sweep_until(session, config, clock, note, until) -> list[float]:  # noqa: ANN001
+    """Sweep at each retry time of ``note`` until ``until``; return the waits (seconds)."""
+    waits = []
+    while clock.now < until:
+        deliver_due(session, config)
+        session.refresh(note)
+        if note.status is not NotificationStatus.PENDING:
+            break
+        waits.append((note.next_attempt_dt - clock.now).total_seconds())
+        clock.now = note.next_attempt_dt
+    return waits
+
+
+def test_a_mail_outage_of_hours_delays_mail_but_loses_none(app, session, staffed, case,
+                                                           mail_config, clock):
+    server = SmtpSink()  # not started yet: the port refuses connections
+    config = {**mail_config, "MAIL_PORT": server.port, "NOTIFICATION_RETRY_BASE_SECONDS": 30}
+    note = _queue(session, staffed, f"test:{case.id}:outage", case=case)
+    _only_pending(session, note)
+    clock.now = utcnow()
+
+    with app.app_context():
+        waits = _sweep_until(session, config, clock, note, clock.now + timedelta(hours=20))
+        server.start()
+        try:
+            stats = deliver_due(session, config)
+        finally:
+            server.stop()
+
+    assert stats.sent == 1 and server.count({message_id_for(note.key)}) == 1
+    session.refresh(note)
+    assert note.status is NotificationStatus.SENT and note.attempts == len(waits) + 1
+    assert len(waits) > 8  # the old limit: every message failed after about 32 minutes
+    assert max(waits) <= 3600  # the backoff reaches its one-hour cap and stays there
+    assert min(waits[-5:]) >= 1800  # half the cap, at least: jittered, never sooner
+
+
+def test_temporary_errors_fail_only_after_the_retry_period_and_record_why(
+        app, session, staffed, case, mail_config, clock):
+    config = {**mail_config, "MAIL_PORT": free_port(), "NOTIFICATION_RETRY_HOURS": 3}
+    note = _queue(session, staffed, f"test:{case.id}:long-outage", case=case)
+    _only_pending(session, note)
+    clock.now = first_try = utcnow()
+
+    with app.app_context():
+        _sweep_until(session, config, clock, note, first_try + timedelta(hours=10))
+
+    session.refresh(note)
+    assert note.status is NotificationStatus.FAILED
+    assert note.last_error == "ConnectionRefusedError: could not reach the mail server"
+    # Tried until the period was over, never for more than one backoff step longer.
+    assert timedelta(hours=3) <= clock.now - first_try <= timedelta(hours=4)
+
+
+def test_a_refused_recipient_fails_at_once_without_retries(app, session, staffed, case, sink,
+                                                           mail_config):
+    sink.refuse[staffed.leads[0].email] = "550 5.1.1 No such user"
+    note = _queue(session, staffed, f"test:{case.id}:refused", case=case)
+    _only_pending(session, note)
+
+    with app.app_context():
+        outcome = deliver_one(session, note.id, mail_config)
+
+    assert outcome == Outcome.FAILED
+    session.refresh(note)
+    assert (note.status, note.attempts, note.last_error) == (
+        NotificationStatus.FAILED, 1, "recipient refused (550)")
+    assert sink.count({message_id_for(note.key)}) == 0
+
+
+def _book(session, staffed, case, start):  # noqa: ANN001
+    from app.scheduling.services import ScheduleInput, schedule_session
+
+    local = start.astimezone(ZoneInfo(staffed.school.timezone)).replace(tzinfo=None)
+    return schedule_session(session, staffed.leads[0], case.id, ScheduleInput(
+        start_local=local, kind="target_check_in", mode="in_person", duration_minutes=60),
+        now=start - timedelta(days=2))
+
+
+def _reminders(session, case):  # noqa: ANN001
+    """The staff reminders of the one session on ``case``, by lead."""
+    return {n.data["lead"]: n for n in session.scalars(select(Notification).where(
+        Notification.kind == "session_reminder", Notification.case_id == case.id))}
+
+
+def test_a_reminder_still_failing_when_the_next_one_is_due_gives_way_to_it(
+        app, session, staffed, case, mail_config, clock):
+    start = utcnow().replace(microsecond=0) + timedelta(days=3)
+    _book(session, staffed, case, start)
+    rows = _reminders(session, case)
+    _only_pending(session, *rows.values())
+    server = SmtpSink()
+    config = {**mail_config, "MAIL_PORT": server.port}
+    clock.now = start - timedelta(hours=24)
+
+    with app.app_context():
+        _sweep_until(session, config, clock, rows["24h"], start - timedelta(hours=1))
+        # Both are due now (the last wait may have gone past the hour-before mark).
+        clock.now = max(clock.now, start - timedelta(minutes=59))
+        assert clock.now < start
+        server.start()
+        try:
+            deliver_due(session, config)
+        finally:
+            server.stop()
+
+    session.refresh(rows["24h"])
+    session.refresh(rows["1h"])
+    assert (rows["24h"].status, rows["24h"].last_error) == (
+        NotificationStatus.FAILED, "a later reminder replaces it")
+    assert rows["1h"].status is NotificationStatus.SENT
+    assert server.ids() == [message_id_for(rows["1h"].key)]  # one reminder, not two at once
+
+
+def test_a_reminder_still_failing_when_its_session_starts_is_never_sent(
+        app, session, staffed, case, mail_config, clock):
+    start = utcnow().replace(microsecond=0) + timedelta(days=3)
+    _book(session, staffed, case, start)
+    rows = _reminders(session, case)
+    _only_pending(session, *rows.values())
+    rows["24h"].status = NotificationStatus.SENT
+    session.flush()
+    server = SmtpSink()
+    config = {**mail_config, "MAIL_PORT": server.port}
+    clock.now = start - timedelta(hours=1)
+
+    with app.app_context():
+        _sweep_until(session, config, clock, rows["1h"], start)
+        clock.now = max(clock.now, start)
+        server.start()
+        try:
+            deliver_due(session, config)
+        finally:
+            server.stop()
+
+    session.refresh(rows["1h"])
+    assert (rows["1h"].status, rows["1h"].last_error) == (
+        NotificationStatus.FAILED, "session already started")
+    assert server.ids() == []
+
+
+# -- a row deleted while it is being sent ------------------------------------------------
+def _delete_while_sending(monkeypatch, session, note) -> None:  # noqa: ANN001
+    """Delete ``note`` mid-send, as cancelling its session in another process would.
+
+    (Here on the test's own connection, so the worker's rollback brings the row
+    back; in production the delete is committed and the row stays gone.)
+    """
+    real_send = Mailer.send
+
+    def send(self, msg):  # noqa: ANN001, ANN202
+        real_send(self, msg)
+        if msg["Message-ID"] == message_id_for(note.key):
+            table = Notification.__table__
+            session.connection().execute(delete(table).where(table.c.id == note.id))
+
+    monkeypatch.setattr(Mailer, "send", send)
+
+
+def test_a_row_deleted_while_it_is_sent_does_not_stop_the_sweep(app, session, staffed, case,
+                                                               sink, mail_config, monkeypatch):
+    gone = _queue(session, staffed, f"test:{case.id}:gone", case=case)
+    rest = [_queue(session, staffed, f"test:{case.id}:rest{i}", case=case) for i in range(2)]
+    _only_pending(session, gone, *rest)
+    _delete_while_sending(monkeypatch, session, gone)
+
+    with app.app_context():
+        stats = deliver_due(session, mail_config)
+
+    assert stats.as_dict() == {Outcome.SKIPPED: 1, Outcome.SENT: 2}
+    assert sink.count({message_id_for(n.key) for n in rest}) == 2
+    for note in rest:
+        session.refresh(note)
+        assert note.status is NotificationStatus.SENT
+
+
+def test_a_row_deleted_while_deliver_one_sends_it_is_skipped(app, session, staffed, case, sink,
+                                                            mail_config, monkeypatch):
+    gone = _queue(session, staffed, f"test:{case.id}:gone-one", case=case)
+    _delete_while_sending(monkeypatch, session, gone)
+
+    with app.app_context():
+        outcome = deliver_one(session, gone.id, mail_config)
+
+    assert outcome == Outcome.SKIPPED
+    assert sink.count({message_id_for(gone.key)}) == 1

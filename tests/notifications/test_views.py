@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from app.audit.models import AuditEntry
+from app.db import utcnow
+from app.notifications.delivery import FAILING_SINCE
 from app.notifications.mail import Mailer, Rendered, build_message
 from app.notifications.models import Notification, NotificationStatus
 from app.notifications.outbox import queue_notification
@@ -62,6 +65,7 @@ def _failed(session, staffed, case):  # noqa: ANN001
     note.status = NotificationStatus.FAILED
     note.attempts = 8
     note.last_error = "ConnectionRefusedError: could not reach the mail server"
+    note.data = {**note.data, FAILING_SINCE: (utcnow() - timedelta(hours=25)).isoformat()}
     session.flush()
     return note
 
@@ -91,6 +95,7 @@ def test_admins_see_the_outbox_and_can_retry_a_failed_notification(session, clie
     assert response.status_code == 302
     session.refresh(note)
     assert note.status is NotificationStatus.PENDING and note.attempts == 0
+    assert note.data == {"reference": case.reference}  # a fresh retry period
     entry = session.scalars(select(AuditEntry).where(
         AuditEntry.action == "notification.retried",
         AuditEntry.target == f"notification:{note.id}")).one()

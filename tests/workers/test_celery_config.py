@@ -17,6 +17,8 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgresql://sr@db.internal/sr",
     "REDIS_URL": "redis://redis.internal:6379/2",
     "DATA_ENCRYPTION_KEYS": "k1:" + "A" * 43 + "=",
+    "MAIL_SERVER": "smtp.internal",
+    "SERVER_BASE_URL": "https://report.example",
 }
 
 
