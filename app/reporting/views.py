@@ -27,6 +27,8 @@ from app.reporting.ratelimit import anonymous_client_key, key_attempt_failed
 from app.sessions import is_student_request
 
 REPORTER_IDLE_SECONDS = 20 * 60
+NOTHING_TO_SAVE = ('Nothing was changed. Type an email address to save it; to remove a saved '
+                   'one, tick "Delete my email address".')
 
 
 
@@ -282,8 +284,12 @@ def reply_email(school, report):  # noqa: ANN001
     slug = school.slug
     form = ReplyEmailForm()
     if form.validate_on_submit():
+        # Only the tick box deletes: Save with the field left empty keeps what is stored.
+        email = None if form.delete.data else (form.reply_email.data or "").strip()
+        if email == "":
+            form.reply_email.errors = [NOTHING_TO_SAVE]
+            return _render_case(school, report, status=422, email_form=form)
         try:
-            email = None if form.delete.data else (form.reply_email.data or None)
             reporting.set_reply_email(db.session, report, email)
         except DomainError as exc:
             db.session.rollback()
