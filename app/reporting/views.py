@@ -23,7 +23,7 @@ from app.reporting.evidence import size_words
 from app.reporting.forms import (EndForm, EvidenceForm, KeyForm, MessageForm, ReplyEmailForm,
                                  ReportForm, quick_report_data)
 from app.reporting.models import Report
-from app.reporting.ratelimit import anonymous_client_key, key_attempt_failed
+from app.reporting.ratelimit import WRONG_KEY_LIMITS, anonymous_client_key, key_attempt_failed
 from app.sessions import is_student_request
 
 REPORTER_IDLE_SECONDS = 20 * 60
@@ -194,7 +194,7 @@ def _render_case(school, report, *, status: int = 200, **forms):  # noqa: ANN001
 
 
 @bp.route("/<slug>/check", methods=["GET", "POST"])
-@limiter.limit("10 per minute; 60 per hour", key_func=anonymous_client_key, methods=["POST"],
+@limiter.limit(WRONG_KEY_LIMITS, key_func=anonymous_client_key, methods=["POST"],
                deduct_when=key_attempt_failed)
 def check(slug: str):
     school = reporting.get_school(db.session, slug)
