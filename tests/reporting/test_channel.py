@@ -260,7 +260,7 @@ def test_saving_an_empty_email_field_keeps_the_saved_address(client, school, ses
 
     assert response.status_code == 422
     page = text(response)
-    assert "Nothing was changed" in page and "Delete my email address" in page
+    assert "Nothing was changed" in page and 'tick &#34;Delete my email address&#34;' in page
     assert "Your email setting was saved" not in page
     session.expire_all()
     assert session.get(Report, report.id).reply_email == "keep.me@example.com"
