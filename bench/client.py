@@ -23,6 +23,7 @@ import pyotp
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 CASE_KEY = re.compile(r'data-case-key>([^<]+)<')
+FORM_ID = re.compile(r'name="form_id" type="hidden" value="([^"]+)"')
 
 
 @dataclass
@@ -113,6 +114,13 @@ def csrf(page: Response) -> str:
     if match is None:
         raise AssertionError(f"no CSRF token in the page (status {page.status})")
     return match.group(1)
+
+
+def report_page_fields(page: Response) -> list[tuple[str, str]]:
+    """What a browser sends back from the report form besides the answers: the CSRF token
+    and the page's form id (a sent form id is kept in the student cookie)."""
+    match = FORM_ID.search(page.text)
+    return [("csrf_token", csrf(page))] + ([("form_id", match.group(1))] if match else [])
 
 
 class _Forms(HTMLParser):

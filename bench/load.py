@@ -26,7 +26,8 @@ from typing import Any
 import psycopg
 
 from bench import common, seed
-from bench.client import CASE_KEY, Client, Recorder, LoadResult, csrf, hidden_fields, sign_in
+from bench.client import (CASE_KEY, Client, LoadResult, Recorder, csrf, hidden_fields,
+                          report_page_fields, sign_in)
 from bench.servers import start_gunicorn
 
 LOAD_DB = f"{common.DB_PREFIX}load"
@@ -57,7 +58,7 @@ def student(ledger: Ledger, schools: int, run: str):  # noqa: ANN201
         slug = seed.slug_of(1 + n % schools)
         token = f"load-{run}-r{n}"
         page = rec.request("report form", client.get(f"/s/{slug}/report"))
-        form = [("csrf_token", csrf(page)), ("is_danger", "no"), ("is_self_harm", "no"),
+        form = [*report_page_fields(page), ("is_danger", "no"), ("is_self_harm", "no"),
                 ("details", f"{seed._details(rng)} [{token}]"),
                 ("reporter_role", "target"), ("identity", "anonymous"),
                 ("kinds", rng.choice(seed.KINDS)), ("platforms", rng.choice(seed.PLATFORMS)),

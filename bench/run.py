@@ -27,7 +27,8 @@ from typing import Any
 import psycopg
 
 from bench import common, seed
-from bench.client import CASE_KEY, Client, LoadResult, Recorder, csrf, run_load, sign_in
+from bench.client import (CASE_KEY, Client, LoadResult, Recorder, report_page_fields,
+                          run_load, sign_in)
 from bench.servers import SmtpSink, start_gunicorn
 
 WRITE_DB = f"{common.DB_PREFIX}write"
@@ -82,10 +83,11 @@ def measure(server, dbname: str | None, load: callable) -> dict[str, Any]:  # no
 
 
 # -- operations ---------------------------------------------------------------------------
-def _report_form(token: str, n: int, rng: random.Random) -> list[tuple[str, str]]:
+def _report_form(page_fields: list[tuple[str, str]], n: int,
+                 rng: random.Random) -> list[tuple[str, str]]:
     critical = n % 33 == 0  # about 3%, as seeded
     platform_ = rng.choice(seed.PLATFORMS[:8])
-    form = [("csrf_token", token), ("is_danger", "yes" if critical else "no"),
+    form = [*page_fields, ("is_danger", "yes" if critical else "no"),
             ("is_self_harm", "no"), ("details", seed._details(rng)),
             ("reporter_role", rng.choice(("target", "bystander", "parent"))),
             ("identity", "anonymous"), ("occurred_period", "this_week"),
@@ -106,7 +108,7 @@ def _api_body(n: int, rng: random.Random) -> dict[str, Any]:
 
 
 def form_submission(schools: int):  # noqa: ANN201
-    """GET the report form, then POST it with the form's CSRF token (one submission)."""
+    """GET the report form, then POST it with the form's CSRF token and id (one submission)."""
     def op(client: Client, rec: Recorder, n: int) -> bool:
         rng = random.Random(n)
         slug = seed.slug_of(1 + n % schools)
@@ -115,7 +117,8 @@ def form_submission(schools: int):  # noqa: ANN201
             rec.error(f"form page answered {page.status}")
             return False
         answer = rec.request("post", client.post(f"/s/{slug}/report",
-                                                 form=_report_form(csrf(page), n, rng)))
+                                                 form=_report_form(report_page_fields(page),
+                                                                   n, rng)))
         if answer.status != 200 or not CASE_KEY.search(answer.text):
             rec.error(f"form post answered {answer.status}")
             return False
@@ -354,7 +357,7 @@ def web_memory(args, write_url: str) -> dict[str, Any]:  # noqa: ANN001
     total = args.memory_requests
     samples: list[dict[str, Any]] = [{"requests": 0, "rss_mb": _rss(server.workers)}]
     school = min(BIG_SCHOOL, args.schools)
-    tokens: dict[int, str] = {}
+    tokens: dict[int, list[tuple[str, str]]] = {}
 
     def setup(client: Client, i: int) -> None:
         sign_in(client, seed.staff_email(1 + i % args.schools, "counsellor2"),
@@ -366,11 +369,11 @@ def web_memory(args, write_url: str) -> dict[str, Any]:  # noqa: ANN001
         key = id(client)
         if step == 0 or key not in tokens:
             page = rec.request("get form", client.get(f"/s/{slug}/report"))
-            tokens[key] = csrf(page)
+            tokens[key] = report_page_fields(page)
             return page.status == 200
         if step == 1:
             answer = rec.request("post", client.post(
-                f"/s/{slug}/report", form=_report_form(tokens[key], n, random.Random(n))))
+                f"/s/{slug}/report", form=_report_form(tokens.pop(key), n, random.Random(n))))
             return answer.status == 200
         if step == 2:
             return rec.request("queue", client.get("/staff/cases/")).status == 200

@@ -4,7 +4,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask.views import MethodView
 
 from app.api import PROBLEM_JSON, ProblemSchema, bp
@@ -16,7 +16,7 @@ from app.errors import DomainError, NotFound
 from app.extensions import db, limiter
 from app.reporting import services as reporting
 from app.reporting.models import Report
-from app.reporting.ratelimit import anonymous_client_key
+from app.reporting.ratelimit import WRONG_KEY_LIMITS, anonymous_client_key
 
 CASE_KEY_SCHEME = "casekey "
 
@@ -29,11 +29,12 @@ class KeyRequired(DomainError):
 
 def _report_from_header() -> Report:
     header = request.headers.get("Authorization", "")
-    if not header.lower().startswith(CASE_KEY_SCHEME):
-        raise KeyRequired()
     passphrase = header[len(CASE_KEY_SCHEME):]
+    if not header.lower().startswith(CASE_KEY_SCHEME) or not passphrase.strip():
+        raise KeyRequired()  # no key at all: the same answer, but not a wrong key
     digest_report = reporting.find_report_by_digest(db.session, passphrase)
     if digest_report is None:
+        g.wrong_case_key = True
         raise KeyRequired()
     return digest_report
 
@@ -50,11 +51,12 @@ def case_key_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _failed_key(response) -> bool:  # noqa: ANN001
-    return response.status_code == 401
+    """Count only a case key that opened nothing (not a request that sent none)."""
+    return response.status_code == 401 and g.get("wrong_case_key", False)
 
 
 # One bucket for all three key endpoints: guesses spread over them count together.
-key_limit = limiter.shared_limit("10 per minute; 60 per hour", scope="api-case-key",
+key_limit = limiter.shared_limit(WRONG_KEY_LIMITS, scope="api-case-key",
                                  key_func=anonymous_client_key, deduct_when=_failed_key)
 
 

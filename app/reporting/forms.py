@@ -33,6 +33,16 @@ YEAR_GROUPS = [("", "Choose your year")] + [(str(y), f"Year {y}") for y in range
 CHOOSE_AN_ANSWER = "Choose one of the answers shown."
 
 
+def not_chosen() -> Optional:
+    """Optional for a choice field: only an empty or absent answer counts as not given.
+
+    Plain ``Optional()`` also takes a blank one (" ", a tab, U+3000) for "not
+    given" and clears the field's "not one of the choices" error, so the blank
+    went on as the answer: ``int(" ")`` for a year group was a 500.
+    """
+    return Optional(strip_whitespace=False)
+
+
 class MultiCheckboxField(SelectMultipleField):
     widget = widgets.ListWidget(prefix_label=False)
     option_widget = widgets.CheckboxInput()
@@ -84,10 +94,10 @@ class ReportForm(FlaskForm):
     platforms = MultiCheckboxField("Where did it happen?", choices=_choices(Platform.choices()),
                                    validate_choice=False)
     occurred_period = RadioField("When did it happen?", choices=_choices(WHEN),
-                                 invalid_choice_message=CHOOSE_AN_ANSWER, validators=[Optional()])
+                                 invalid_choice_message=CHOOSE_AN_ANSWER, validators=[not_chosen()])
     is_ongoing = RadioField("Is it still going on?",
                             choices=_choices(YES_NO + [("not_sure", "Not sure")]),
-                            invalid_choice_message=CHOOSE_AN_ANSWER, validators=[Optional()])
+                            invalid_choice_message=CHOOSE_AN_ANSWER, validators=[not_chosen()])
     involved = TextAreaField("Who was involved?", validators=[
         Optional(), Length(max=MAX_TEXT, message=f"Keep it under {MAX_TEXT:,} characters.")])
     handles = HandleList(FormField(HandleForm), min_entries=3, max_entries=10)
@@ -102,7 +112,7 @@ class ReportForm(FlaskForm):
     reporter_name = StringField("Your name", validators=[Optional(), Length(max=MAX_SHORT)])
     year_group = SelectField("Your year group", choices=_choices(YEAR_GROUPS),
                              invalid_choice_message="Choose your year group from the list.",
-                             validators=[Optional()])
+                             validators=[not_chosen()])
     contact = StringField("How can staff reach you?",
                           validators=[Optional(), Length(max=MAX_SHORT)])
     reply_email = EmailField("Email, only to tell you when there is a reply",

@@ -6,6 +6,7 @@ import functools
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 
@@ -23,10 +24,12 @@ from app.reporting.evidence import size_words
 from app.reporting.forms import (EndForm, EvidenceForm, KeyForm, MessageForm, ReplyEmailForm,
                                  ReportForm, quick_report_data)
 from app.reporting.models import Report
-from app.reporting.ratelimit import anonymous_client_key, key_attempt_failed
+from app.reporting.ratelimit import WRONG_KEY_LIMITS, anonymous_client_key, key_attempt_failed
 from app.sessions import is_student_request
 
 REPORTER_IDLE_SECONDS = 20 * 60
+NOTHING_TO_SAVE = ('Nothing was changed. Type an email address to save it; to remove a saved '
+                   'one, tick "Delete my email address".')
 
 
 
@@ -80,21 +83,60 @@ def _report_input(data: dict) -> reporting.ReportInput:
 
 
 _EMPTY_PAGES = "safe_report.empty_report_pages"
-#: Where the CSRF token goes in a kept page: random per process, so no text a school
-#: could put in its name can stand in for it.
+#: Where the CSRF token and the form's id go in a kept page: random per process, so no
+#: text a school could put in its name can stand in for them.
 _TOKEN_SLOT = secrets.token_hex(16)
+_FORM_ID_SLOT = secrets.token_hex(16)
+_FORM_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+#: The session's list of the ids of the report forms it has sent (the latest few).
+_SENT_FORMS = "sent_forms"
+_SENT_FORMS_KEPT = 10
+
+
+def _new_form_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def _posted_form_id() -> str | None:
+    """The id of the report form page this POST came from, if it is one of ours."""
+    form_id = request.form.get("form_id", "")
+    return form_id if _FORM_ID.fullmatch(form_id) else None
+
+
+def _already_sent(form_id: str | None) -> bool:
+    sent = session.get(_SENT_FORMS)
+    return form_id is not None and isinstance(sent, list) and form_id in sent
+
+
+def _mark_sent(form_id: str | None) -> None:
+    """Keep the sent form's id in the (signed) student cookie: that page cannot send again.
+
+    Reloading the "report sent" page, or going Back and Forward, posts the same
+    form again; the CSRF token would let it through and make a second case with a
+    new key. A form id is drawn per page, not per session (the token is the same
+    for every page the session opens in one second), so two tabs of the form are
+    two reports. Kept in the cookie, not the database: a submission stays the
+    statements bench/README.md counts.
+    """
+    if form_id is None:
+        return
+    sent = session.get(_SENT_FORMS)
+    sent = sent[-(_SENT_FORMS_KEPT - 1):] if isinstance(sent, list) else []
+    session[_SENT_FORMS] = [*sent, form_id]
 
 
 def _empty_report_page(school) -> str:  # noqa: ANN001
-    """The empty report page of ``school``, rendered once per process; only the token varies.
+    """The empty report page of ``school``, rendered once per process; only the CSRF token
+    and the form id vary.
 
     Every visitor gets the same empty form (defaults only: no request data
     reaches it), and rendering its sixty-odd inputs and the layout was most of
     the page's cost. The CSRF token, the only part of the page that is the
-    visitor's, is put in per request. A page is kept per school and name (the
-    only school attribute the page shows: a template that shows another must
-    add it to the key), so a renamed school gets a new one; templates that
-    reload (development) are rendered each time.
+    visitor's, and the form id drawn for each page (see :func:`_mark_sent`)
+    are put in per request. A page is kept per school and name (the only
+    school attribute the page shows: a template that shows another must add
+    it to the key), so a renamed school gets a new one; templates that reload
+    (development) are rendered each time.
     """
     pages = current_app.extensions.setdefault(_EMPTY_PAGES, {})
     key = (school.id, school.name)
@@ -104,12 +146,12 @@ def _empty_report_page(school) -> str:  # noqa: ANN001
         page = render_template("reporting/report.html", school=school, form=None, error=None,
                                fields=Markup(render_template("reporting/_report_fields.html",
                                                              form=form)),
-                               csrf_value=_TOKEN_SLOT)
+                               csrf_value=_TOKEN_SLOT, form_id=_FORM_ID_SLOT)
         if not current_app.jinja_env.auto_reload:
             if len(pages) >= 10_000:  # schools renamed again and again: start afresh
                 pages.clear()
             pages[key] = page
-    return page.replace(_TOKEN_SLOT, generate_csrf(), 1)
+    return page.replace(_TOKEN_SLOT, generate_csrf(), 1).replace(_FORM_ID_SLOT, _new_form_id(), 1)
 
 
 @bp.route("/<slug>/report", methods=["GET", "POST"])
@@ -118,6 +160,9 @@ def report(slug: str):
     school = reporting.get_school(db.session, slug)
     if request.method == "GET":
         return _empty_report_page(school)
+    form_id = _posted_form_id()
+    if _already_sent(form_id):
+        return render_template("reporting/already_sent.html", school=school), 409
     # A report filled in as the page offers it skips building the form (see
     # quick_report_data); any other is checked by the form, which has the messages.
     # Both read the form fields only: the report form has no file field, and a
@@ -142,11 +187,14 @@ def report(slug: str):
                 error = None
         else:
             db.session.commit()
+            _mark_sent(form_id)
             # Shown once, in this response only: never in a URL, a cookie or a log.
             return render_template("reporting/submitted.html", school=school,
                                    case_key=result.case_key, is_urgent=result.risk is Risk.CRITICAL)
     status = 422 if (error or form.errors) else 200
-    return render_template("reporting/report.html", school=school, form=form, error=error), status
+    # The page sent back keeps its form id: corrected and sent, it is still the one form.
+    return render_template("reporting/report.html", school=school, form=form, error=error,
+                           form_id=form_id or _new_form_id()), status
 
 
 def _session_tag(report: Report) -> str:
@@ -192,7 +240,7 @@ def _render_case(school, report, *, status: int = 200, **forms):  # noqa: ANN001
 
 
 @bp.route("/<slug>/check", methods=["GET", "POST"])
-@limiter.limit("10 per minute; 60 per hour", key_func=anonymous_client_key, methods=["POST"],
+@limiter.limit(WRONG_KEY_LIMITS, key_func=anonymous_client_key, methods=["POST"],
                deduct_when=key_attempt_failed)
 def check(slug: str):
     school = reporting.get_school(db.session, slug)
@@ -282,8 +330,12 @@ def reply_email(school, report):  # noqa: ANN001
     slug = school.slug
     form = ReplyEmailForm()
     if form.validate_on_submit():
+        # Only the tick box deletes: Save with the field left empty keeps what is stored.
+        email = None if form.delete.data else (form.reply_email.data or "").strip()
+        if email == "":
+            form.reply_email.errors = [NOTHING_TO_SAVE]
+            return _render_case(school, report, status=422, email_form=form)
         try:
-            email = None if form.delete.data else (form.reply_email.data or None)
             reporting.set_reply_email(db.session, report, email)
         except DomainError as exc:
             db.session.rollback()

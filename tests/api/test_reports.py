@@ -123,6 +123,11 @@ BAD_BODIES = [
                  id="handle-missing-name"),
     pytest.param(report_body(reporter={"year_group": 30}), {"reporter.name", "reporter.year_group"},
                  id="bad-identity"),
+    pytest.param(report_body(reporter={"name": "Sam", "year_group": " "}), {"reporter.year_group"},
+                 id="blank-year-group"),
+    pytest.param(report_body(reporter={"name": "Sam", "year_group": "\u3000"}),
+                 {"reporter.year_group"}, id="ideographic-space-year-group"),
+    pytest.param(report_body(occurred_period=" "), {"occurred_period"}, id="blank-period"),
     pytest.param(report_body(reply_email="not an email"), {"reply_email"}, id="bad-email"),
     pytest.param({"details": "only this"}, {"is_danger", "is_self_harm", "reporter_role"},
                  id="required-missing"),
@@ -142,6 +147,23 @@ def test_bad_input_names_each_field_and_stores_nothing(client, session, school, 
     assert all(e["reason"] for e in problem["errors"])
     for field in fields:
         assert field.split(".")[0] in problem["detail"]
+    assert row_counts(session) == before
+
+
+@pytest.mark.parametrize("year_group", ["1e400", "-1e400", "9.5e999", "1" + "0" * 400])
+def test_a_year_group_too_large_for_a_number_is_refused_naming_it(client, session, school,
+                                                                  year_group):
+    before = row_counts(session)
+    body = json.dumps(report_body(reporter={"name": "Sam", "year_group": 0})).replace(
+        '"year_group": 0', f'"year_group": {year_group}')
+
+    response = client.post(f"/api/v1/schools/{school.slug}/reports", data=body,
+                           content_type="application/json")
+
+    if response.status_code == 400:  # refused as JSON (a number of hundreds of digits)
+        assert "not valid JSON" in assert_problem(response, 400)["detail"]
+    else:
+        assert error_fields(assert_problem(response, 422)) == {"reporter.year_group"}
     assert row_counts(session) == before
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import select
 
 from app.cases.models import CaseEvent, EventKind
@@ -240,6 +241,31 @@ def test_reply_email_can_be_set_and_deleted(client, school, key, session):
     assert "We have an email address" not in text(client.get(f"/s/{school.slug}/check"))
     actions = audit_actions(session, report.case_id)
     assert actions[-2:] == ["report.reply_email_set", "report.reply_email_deleted"]
+
+
+@pytest.mark.parametrize("typed", ["", "   "])
+def test_saving_an_empty_email_field_keeps_the_saved_address(client, school, session, typed):
+    """Only the "Delete my email address" box deletes it: Save with the field left empty
+    deleted the address and still said the setting was saved."""
+    key = submit(client, school.slug, reply_email="keep.me@example.com")
+    report = report_for_key(session, key)
+    assert _opened(client, school.slug, key).status_code == 200
+    raw_address = sa.text("SELECT reply_email FROM report WHERE id = :id").bindparams(
+        id=report.id)  # the ciphertext, as stored (no decrypting column type)
+    stored_raw = session.execute(raw_address).scalar_one()
+    assert stored_raw and b"keep.me" not in bytes(stored_raw)
+    actions_before = audit_actions(session, report.case_id)
+
+    response = post_on_case_page(client, school.slug, "email", {"reply_email": typed})
+
+    assert response.status_code == 422
+    page = text(response)
+    assert "Nothing was changed" in page and 'tick &#34;Delete my email address&#34;' in page
+    assert "Your email setting was saved" not in page
+    session.expire_all()
+    assert session.get(Report, report.id).reply_email == "keep.me@example.com"
+    assert session.execute(raw_address).scalar_one() == stored_raw
+    assert audit_actions(session, report.case_id) == actions_before
 
 
 def test_a_reply_queues_you_have_a_reply_only_when_there_is_an_email(client, school, session):

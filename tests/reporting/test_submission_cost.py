@@ -29,6 +29,13 @@ from tests.reporting.conftest import (case_key_of, counted_flushes, counted_stat
                                       report_for_key, report_form, submit, text)
 
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+_FORM_ID = re.compile(r'name="form_id" type="hidden" value="([^"]+)"')
+
+
+def _without_the_visitors_parts(page: str) -> str:
+    """The page with its CSRF token and its form id (each drawn per visit) taken out."""
+    [token], [form_id] = _CSRF.findall(page), _FORM_ID.findall(page)
+    return page.replace(token, "TOKEN").replace(form_id, "FORM-ID")
 _EMPTY_PAGES = "safe_report.empty_report_pages"
 _SCHOOL_CACHE = "safe_report.school_cache"
 _INSERT_INTO = re.compile(r"INSERT INTO (\w+)")
@@ -110,14 +117,17 @@ def test_a_reply_address_given_with_the_report_extends_the_audit_chain_in_order(
     assert check.is_intact and check.entries_checked == len(entries) == 3
 
 
-def test_the_empty_form_is_the_same_for_everyone_but_the_csrf_token(new_client, school):
+def test_the_empty_form_is_the_same_for_everyone_but_the_csrf_token_and_form_id(new_client,
+                                                                                school):
     url = f"/s/{school.slug}/report"
     first, second = text(new_client().get(url)), text(new_client().get(url))
     [token_1], [token_2] = _CSRF.findall(first), _CSRF.findall(second)
+    [form_1], [form_2] = _FORM_ID.findall(first), _FORM_ID.findall(second)
 
-    assert token_1 != token_2
+    assert token_1 != token_2 and form_1 != form_2
     assert token_1 not in second and token_2 not in first
-    assert first.replace(token_1, "TOKEN") == second.replace(token_2, "TOKEN")
+    assert form_1 not in second and form_2 not in first
+    assert _without_the_visitors_parts(first) == _without_the_visitors_parts(second)
     for field in ('name="is_danger"', 'name="details"', 'name="kinds"', 'name="handles-2-handle"',
                   'name="reporter_name"', 'name="reply_email"'):
         assert field in first
@@ -262,10 +272,11 @@ def test_the_kept_empty_page_is_the_page_a_fresh_render_gives(app, new_client, s
     finally:
         app.jinja_env.auto_reload = False
     tokens = [_CSRF.findall(page)[0] for page in (kept, again, fresh)]
+    form_ids = [_FORM_ID.findall(page)[0] for page in (kept, again, fresh)]
 
-    assert len(set(tokens)) == 3
-    assert (kept.replace(tokens[0], "T") == again.replace(tokens[1], "T")
-            == fresh.replace(tokens[2], "T"))
+    assert len(set(tokens)) == 3 and len(set(form_ids)) == 3
+    assert (_without_the_visitors_parts(kept) == _without_the_visitors_parts(again)
+            == _without_the_visitors_parts(fresh))
     session.execute(School.__table__.update().where(School.id == school.id)
                     .values(name="Renamed Academy"))
     session.commit()

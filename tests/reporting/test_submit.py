@@ -244,6 +244,35 @@ def test_bad_input_gets_a_clear_message_and_stores_nothing(client, school, sessi
     assert row_counts(session) == before
 
 
+@pytest.mark.parametrize("blank", [" ", "\t", "\u3000", " \n "])
+@pytest.mark.parametrize("fields, message", [
+    # Optional() took a blank answer for "not given" and cleared the choice check, so a
+    # blank year group reached int() (a 500) and a blank "still going on?" read as "no".
+    ({"identity": "confidential", "reporter_name": "Sam"}, "Choose your year group from the list."),
+    ({}, "Choose your year group from the list."),
+])
+def test_a_blank_year_group_gets_the_fields_message_and_stores_nothing(
+        client, school, session, blank, fields, message):
+    before = row_counts(session)
+    response = post_report(client, school.slug, year_group=blank, **fields)
+    page = text(response)
+    assert response.status_code == 422, page[:2000]
+    assert message in page and 'id="error-summary"' in page
+    assert "data-case-key" not in page
+    assert row_counts(session) == before
+
+
+@pytest.mark.parametrize("name", ["occurred_period", "is_ongoing"])
+@pytest.mark.parametrize("blank", [" ", "\u3000"])
+def test_a_blank_answer_to_an_optional_question_is_refused_not_guessed(client, school, session,
+                                                                       name, blank):
+    before = row_counts(session)
+    response = post_report(client, school.slug, **{name: blank})
+    assert response.status_code == 422
+    assert "Choose one of the answers shown." in text(response)
+    assert row_counts(session) == before
+
+
 def test_a_form_error_keeps_what_was_typed(client, school):
     response = post_report(client, school.slug, details="Keep this text please",
                            reporter_role=None)
