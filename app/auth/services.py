@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -238,8 +239,28 @@ def validate_new_password(password: str, *, email: str) -> None:
         raise ValidationFailed("Do not use your email address as your password.", field="password")
 
 
-def change_password(session: Session, user: StaffUser, current: str, new: str) -> None:
+def change_password(session: Session, user: StaffUser, current: str, new: str, *,
+                    threshold: int, now: datetime | None = None) -> None:
+    """Set a new password; wrong current passwords count towards the lockout like sign-ins.
+
+    The caller commits either way. Reaching the lock here ends every session of the
+    account (someone at an unattended, signed-in computer may be guessing).
+    """
+    now = now or utcnow()
     if not verify_password(user.password_hash, current):
+        minutes = count_failure(user, threshold=threshold, now=now)
+        audit.record(session, "auth.password.change_failed", school_id=user.school_id,
+                     actor_id=user.id,
+                     detail={"reason": "wrong_current_password",
+                             "failed_logins": user.failed_logins, "locked_minutes": minutes})
+        if minutes:
+            user.reset_sessions()
+            assert user.locked_until_dt is not None
+            left = max(1, math.ceil((user.locked_until_dt - now).total_seconds() / 60))
+            raise AccountLocked(
+                "Too many wrong attempts at your current password. You have been signed out; "
+                f"you can sign in again in {left} minute{'s' if left != 1 else ''}."
+            )
         raise ValidationFailed("Your current password is not right.", field="current_password")
     validate_new_password(new, email=user.email)
     user.password_hash = hash_password(new)

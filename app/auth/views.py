@@ -169,8 +169,19 @@ def change_password():
     if form.validate_on_submit():
         try:
             auth.change_password(db.session, user, form.current_password.data,
-                                 form.password.data)
+                                 form.password.data,
+                                 threshold=current_app.config["LOGIN_LOCKOUT_THRESHOLD"])
+        except auth.AccountLocked as exc:
+            db.session.commit()  # the lock, the audit entry and the ended sessions
+            logout_user()
+            session.clear()
+            flash(exc.message, "error")
+            response = redirect(url_for("auth.login"))
+            # Whoever guessed here must not then get past the lock as the owner's browser.
+            response.delete_cookie(DEVICE_COOKIE, path=url_for("auth.login"))
+            return response
         except DomainError as exc:
+            db.session.commit()  # the failure counter and audit entry are kept
             error = exc.message
         else:
             db.session.commit()
