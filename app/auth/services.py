@@ -248,6 +248,7 @@ def change_password(session: Session, user: StaffUser, current: str, new: str, *
     """
     now = now or utcnow()
     if not verify_password(user.password_hash, current):
+        forget_old_lock(user, now=now)
         minutes = count_failure(user, threshold=threshold, now=now)
         audit.record(session, "auth.password.change_failed", school_id=user.school_id,
                      actor_id=user.id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from app.db import utcnow
@@ -188,3 +190,18 @@ def test_guessing_the_current_password_locks_the_account_and_signs_out(client, o
     assert not audit_entries(session, "auth.password.changed")
     # Signing in again waits for the lock, even here: this browser is no longer a known one.
     assert sign_in(client, user).status_code == 422
+
+
+def test_a_wrong_current_password_long_after_a_lock_starts_a_fresh_count(client, session):
+    user = StaffFactory()
+    sign_in(client, user)
+    user = fresh(session, user)  # a lock run that ended two days ago
+    user.failed_logins, user.locked_until_dt = THRESHOLD + 10, utcnow() - timedelta(days=2)
+    session.flush()
+
+    response = _change(client, "a typo", NEW_PASSWORD)
+
+    assert "Your current password is not right." in error_summary(response)
+    assert is_signed_in(client)
+    user = fresh(session, user)
+    assert (user.failed_logins, user.locked_until_dt) == (1, None)
