@@ -72,7 +72,11 @@ def set_enabled(session: Session, actor: StaffUser, user_id: int, enabled: bool)
 
 
 def reset_account(session: Session, actor: StaffUser, user_id: int) -> tuple[StaffUser, str]:
-    """New temporary password, two-factor removed, lockout cleared, signed out everywhere."""
+    """New temporary password, two-factor removed, lockout cleared, signed out everywhere.
+
+    The calendar feed address is switched off too: like a session, it lets whoever
+    holds it see the account's sessions without signing in.
+    """
     user = _staff_of_school(session, actor, user_id)
     password = auth.generate_password()
     user.password_hash = auth.hash_password(password)
@@ -83,6 +87,8 @@ def reset_account(session: Session, actor: StaffUser, user_id: int) -> tuple[Sta
     user.failed_logins = 0
     user.locked_until_dt = None
     user.reset_sessions()
+    feed_revoked = user.ical_token_digest is not None
+    user.ical_token_digest = None
     audit.record(session, "staff.reset", school_id=actor.school_id, actor_id=actor.id,
-                 target=f"staff_user:{user.id}")
+                 target=f"staff_user:{user.id}", detail={"calendar_feed_revoked": feed_revoked})
     return user, password

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,17 +18,25 @@ from app.audit import services as audit
 from app.auth.models import CaseRole, StaffUser
 from app.db import utcnow
 from app.errors import DomainError, ValidationFailed
-from app.security import hash_password, password_needs_rehash, verify_password
+from app.security import hash_password, keyring, password_needs_rehash, verify_password
 
 MIN_PASSWORD_LENGTH = 12
 MAX_LOCK_MINUTES = 60
+#: A wrong password this long after the last lock ended starts a fresh count.
+FORGET_LOCK_AFTER = timedelta(days=1)
 TOTP_ISSUER = "Safe Report"
 EMAIL_TAKEN = "An account with this email address already exists."
 
 
 class SignInFailed(DomainError):
     status_code = 200
-    default_message = "The email address or password is not right."
+    # Said of every failure, locked or not, known address or not: a lock must not tell
+    # anyone that the address is an account, and its owner still learns why.
+    default_message = (
+        "The email address or password is not right. After several wrong attempts an "
+        f"account is locked for up to {MAX_LOCK_MINUTES} minutes: if you are sure of both, "
+        "try again later or ask your school's admin."
+    )
 
 
 class AccountLocked(SignInFailed):
@@ -60,42 +70,36 @@ def check_password(
     *,
     threshold: int,
     now: datetime | None = None,
+    device_marks: Sequence[str] = (),
 ) -> SignInOutcome:
     """Check an email and password; record the outcome; raise on failure.
 
     Failures are counted per account and lock it for a doubling number of
-    minutes once ``threshold`` is reached. The caller commits either way, so
-    that the counter and the audit entry persist.
+    minutes once ``threshold`` is reached. The lock does not hold up a browser
+    that has signed in to the account before (one of ``device_marks`` is the
+    account's), so others' wrong guesses cannot keep the owner out. The caller
+    commits either way, so that the counter and the audit entry persist.
     """
     now = now or utcnow()
     user = find_by_email(session, email)
+    # Always one hash, whatever the account's state: the time taken tells nothing.
+    is_right = verify_password(user.password_hash if user else None, password)
     if user is None:
-        verify_password(None, password)  # same cost as a real check
         audit.record(session, "auth.login.failed", school_id=None, actor_kind="anonymous",
                      detail={"reason": "unknown_account"})
         raise SignInFailed()
-    if user.locked_until_dt and user.locked_until_dt > now:
-        minutes = max(1, round((user.locked_until_dt - now).total_seconds() / 60))
+    forget_old_lock(user, now=now)
+    while_locked = is_locked(user, now=now)
+    if while_locked and not is_known_device(user, device_marks):
         audit.record(session, "auth.login.refused", school_id=user.school_id, actor_id=user.id,
                      detail={"reason": "locked"})
-        raise AccountLocked(
-            f"Too many wrong attempts. This account is locked for {minutes} more "
-            f"minute{'s' if minutes != 1 else ''}; try again then, or ask your admin."
-        )
-    if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        minutes = lock_minutes(user.failed_logins, threshold)
-        if minutes:
-            user.locked_until_dt = now + timedelta(minutes=minutes)
+        raise AccountLocked()
+    if not is_right:
+        minutes = count_failure(user, threshold=threshold, now=now)
         audit.record(session, "auth.login.failed", school_id=user.school_id, actor_id=user.id,
                      detail={"reason": "wrong_password", "failed_logins": user.failed_logins,
                              "locked_minutes": minutes})
-        if minutes:
-            raise AccountLocked(
-                f"Too many wrong attempts. This account is locked for {minutes} "
-                f"minute{'s' if minutes != 1 else ''}."
-            )
-        raise SignInFailed()
+        raise AccountLocked() if minutes else SignInFailed()
     if not user.is_enabled:
         audit.record(session, "auth.login.refused", school_id=user.school_id, actor_id=user.id,
                      detail={"reason": "disabled"})
@@ -104,34 +108,75 @@ def check_password(
         user.password_hash = hash_password(password)
     if user.is_totp_enabled:
         return SignInOutcome(user, needs_second_factor=True)
-    complete_sign_in(session, user, now=now, method="password")
+    complete_sign_in(session, user, now=now, method="password", while_locked=while_locked)
     return SignInOutcome(user, needs_second_factor=False)
 
 
+def forget_old_lock(user: StaffUser, *, now: datetime) -> None:
+    """Drop a lock run that ended long ago, so one more typo does not lock for an hour."""
+    if user.locked_until_dt is not None and now - user.locked_until_dt >= FORGET_LOCK_AFTER:
+        user.failed_logins = 0
+        user.locked_until_dt = None
+
+
+def is_locked(user: StaffUser, *, now: datetime) -> bool:
+    return user.locked_until_dt is not None and user.locked_until_dt > now
+
+
+def is_known_device(user: StaffUser, device_marks: Sequence[str]) -> bool:
+    """Whether the browser holds the mark of a past sign-in to ``user`` (see device_mark)."""
+    mark = device_mark(user)
+    return any(secrets.compare_digest(mark, m) for m in device_marks)
+
+
+def count_failure(user: StaffUser, *, threshold: int, now: datetime) -> int:
+    """Count a wrong password or code; return the minutes the account is now locked for."""
+    user.failed_logins += 1
+    minutes = lock_minutes(user.failed_logins, threshold)
+    if minutes:  # never shortens a lock (a known browser may fail while one lasts)
+        user.locked_until_dt = max(user.locked_until_dt or now, now + timedelta(minutes=minutes))
+    return minutes
+
+
+def device_mark(user: StaffUser) -> str:
+    """A secret a browser keeps once it has signed in to ``user``, to pass a lock later.
+
+    A keyed hash of the account and its password hash: a new password (the user's
+    own or an admin's reset) forgets every browser; only its holders know the mark.
+    (A blind index is the keyed, exact-match hash this needs, under a purpose of its own.)
+    """
+    return keyring().blind_index("staff_user.device", f"{user.id}:{user.password_hash}")
+
+
 def complete_sign_in(session: Session, user: StaffUser, *, now: datetime | None = None,
-                     method: str) -> None:
-    user.failed_logins = 0
-    user.locked_until_dt = None
+                     method: str, while_locked: bool = False) -> None:
+    """Record a sign-in; ``while_locked``: a known browser got past a lock, which stays."""
+    detail: dict[str, object] = {"method": method}
+    if while_locked:
+        # Someone else may still be guessing: the lock holds for them, and a lead
+        # reading the log sees that the owner got past it.
+        detail["while_locked"] = True
+    else:
+        user.failed_logins = 0
+        user.locked_until_dt = None
     user.last_login_dt = now or utcnow()
     audit.record(session, "auth.login.succeeded", school_id=user.school_id, actor_id=user.id,
-                 detail={"method": method})
+                 detail=detail)
 
 
 def check_second_factor(session: Session, user: StaffUser, code: str, *, threshold: int,
-                        now: datetime | None = None) -> None:
+                        now: datetime | None = None, device_marks: Sequence[str] = ()) -> None:
     """Finish a sign-in with a TOTP code; wrong codes count towards the lockout."""
     now = now or utcnow()
-    if user.locked_until_dt and user.locked_until_dt > now:
+    while_locked = is_locked(user, now=now)
+    if while_locked and not is_known_device(user, device_marks):
         raise AccountLocked("Too many wrong attempts. This account is locked for now.")
     if not verify_totp(user, code, now=now):
-        user.failed_logins += 1
-        minutes = lock_minutes(user.failed_logins, threshold)
-        if minutes:
-            user.locked_until_dt = now + timedelta(minutes=minutes)
+        count_failure(user, threshold=threshold, now=now)
         audit.record(session, "auth.login.failed", school_id=user.school_id, actor_id=user.id,
                      detail={"reason": "wrong_code", "failed_logins": user.failed_logins})
         raise SignInFailed("That code is not right. Use the newest code from your app.")
-    complete_sign_in(session, user, now=now, method="password+totp")
+    complete_sign_in(session, user, now=now, method="password+totp", while_locked=while_locked)
 
 
 def verify_totp(user: StaffUser, code: str, *, now: datetime) -> bool:
@@ -194,8 +239,29 @@ def validate_new_password(password: str, *, email: str) -> None:
         raise ValidationFailed("Do not use your email address as your password.", field="password")
 
 
-def change_password(session: Session, user: StaffUser, current: str, new: str) -> None:
+def change_password(session: Session, user: StaffUser, current: str, new: str, *,
+                    threshold: int, now: datetime | None = None) -> None:
+    """Set a new password; wrong current passwords count towards the lockout like sign-ins.
+
+    The caller commits either way. Reaching the lock here ends every session of the
+    account (someone at an unattended, signed-in computer may be guessing).
+    """
+    now = now or utcnow()
     if not verify_password(user.password_hash, current):
+        forget_old_lock(user, now=now)
+        minutes = count_failure(user, threshold=threshold, now=now)
+        audit.record(session, "auth.password.change_failed", school_id=user.school_id,
+                     actor_id=user.id,
+                     detail={"reason": "wrong_current_password",
+                             "failed_logins": user.failed_logins, "locked_minutes": minutes})
+        if minutes:
+            user.reset_sessions()
+            assert user.locked_until_dt is not None
+            left = max(1, math.ceil((user.locked_until_dt - now).total_seconds() / 60))
+            raise AccountLocked(
+                "Too many wrong attempts at your current password. You have been signed out; "
+                f"you can sign in again in {left} minute{'s' if left != 1 else ''}."
+            )
         raise ValidationFailed("Your current password is not right.", field="current_password")
     validate_new_password(new, email=user.email)
     user.password_hash = hash_password(new)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
+from datetime import timedelta
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -17,6 +20,32 @@ from app.extensions import db, limiter
 
 #: Seconds a password-checked user has to type their TOTP code.
 PENDING_SECONDS = 300
+#: Holds the marks of the accounts signed in on this browser (auth.services.device_mark):
+#: a lock that others' wrong guesses put on an account does not hold this browser up.
+DEVICE_COOKIE = "sr_device"
+DEVICE_COOKIE_AGE = timedelta(days=90)
+_MARKS_KEPT = 5
+_MARK = re.compile(r"[0-9a-f]{32}")
+
+
+def _device_marks() -> list[str]:
+    value = request.cookies.get(DEVICE_COOKIE, "")
+    return [m for m in value.split(".")[:_MARKS_KEPT] if _MARK.fullmatch(m)]
+
+
+def _device_key() -> str:
+    # Per browser, by digest: the limiter's keys never hold a mark itself.
+    value = request.cookies.get(DEVICE_COOKIE, "")
+    return "device:" + hashlib.sha256(value.encode()).hexdigest()[:24]
+
+
+#: A browser with marks gets past a lock, so its own wrong tries are limited instead
+#: (a copy of the cookie must not guess without end); both steps share the budget.
+known_device_limit = limiter.shared_limit(
+    "10 per hour; 20 per day", scope="staff-known-device", key_func=_device_key,
+    methods=["POST"], exempt_when=lambda: not request.cookies.get(DEVICE_COOKIE),
+    deduct_when=lambda response: response.status_code == 422,
+)
 
 
 def _home_url(user: StaffUser) -> str:
@@ -30,12 +59,19 @@ def _start_session(user: StaffUser):
     session.permanent = True
     login_user(user)
     session["last_seen"] = session["signed_in_at"] = time.time()
-    return redirect(_home_url(user))
+    response = redirect(_home_url(user))
+    mark = auth.device_mark(user)
+    marks = [mark, *(m for m in _device_marks() if m != mark)][:_MARKS_KEPT]
+    response.set_cookie(DEVICE_COOKIE, ".".join(marks), max_age=DEVICE_COOKIE_AGE,
+                        path=url_for("auth.login"), httponly=True, samesite="Strict",
+                        secure=current_app.config["SESSION_COOKIE_SECURE"])
+    return response
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("30 per minute", key_func=lambda: "login:" + (request.remote_addr or "-"),
                methods=["POST"])
+@known_device_limit
 def login():
     if current_user.is_authenticated:
         return redirect(_home_url(current_user))
@@ -46,6 +82,7 @@ def login():
             outcome = auth.check_password(
                 db.session, form.email.data, form.password.data,
                 threshold=current_app.config["LOGIN_LOCKOUT_THRESHOLD"],
+                device_marks=_device_marks(),
             )
         except DomainError as exc:
             db.session.commit()  # the failure counter and audit entry are kept
@@ -65,6 +102,7 @@ def login():
 @bp.route("/login/two-factor", methods=["GET", "POST"])
 @limiter.limit("30 per minute", key_func=lambda: "2fa:" + (request.remote_addr or "-"),
                methods=["POST"])
+@known_device_limit
 def two_factor():
     user_id = session.get("pending_user")
     started = session.get("pending_since", 0)
@@ -81,7 +119,8 @@ def two_factor():
     if form.validate_on_submit():
         try:
             auth.check_second_factor(db.session, user, form.code.data,
-                                     threshold=current_app.config["LOGIN_LOCKOUT_THRESHOLD"])
+                                     threshold=current_app.config["LOGIN_LOCKOUT_THRESHOLD"],
+                                     device_marks=_device_marks())
         except DomainError as exc:
             db.session.commit()
             error = exc.message
@@ -130,8 +169,19 @@ def change_password():
     if form.validate_on_submit():
         try:
             auth.change_password(db.session, user, form.current_password.data,
-                                 form.password.data)
+                                 form.password.data,
+                                 threshold=current_app.config["LOGIN_LOCKOUT_THRESHOLD"])
+        except auth.AccountLocked as exc:
+            db.session.commit()  # the lock, the audit entry and the ended sessions
+            logout_user()
+            session.clear()
+            flash(exc.message, "error")
+            response = redirect(url_for("auth.login"))
+            # Whoever guessed here must not then get past the lock as the owner's browser.
+            response.delete_cookie(DEVICE_COOKIE, path=url_for("auth.login"))
+            return response
         except DomainError as exc:
+            db.session.commit()  # the failure counter and audit entry are kept
             error = exc.message
         else:
             db.session.commit()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from app.db import utcnow
 from app.security import verify_password
 from tests.auth.conftest import (
     audit_entries,
@@ -17,6 +20,7 @@ from tests.factories import PASSWORD, AdminFactory, LeadFactory, StaffFactory
 from tests.helpers import sign_in
 
 NEW_PASSWORD = "plum orbit lantern seventeen"
+THRESHOLD = 5
 
 
 # -- roles -----------------------------------------------------------------------------
@@ -144,3 +148,60 @@ def test_refused_password_change_says_why_and_changes_nothing(client, session, c
     assert user.must_change_password
     assert not audit_entries(session, "auth.password.changed")
     assert is_signed_in(client)
+
+
+# -- guessing the current password -----------------------------------------------------
+def test_a_wrong_current_password_is_audited_and_counted(client, session):
+    user = StaffFactory()
+    sign_in(client, user)
+
+    response = _change(client, "not my password", NEW_PASSWORD)
+
+    assert "Your current password is not right." in error_summary(response)
+    user = fresh(session, user)
+    assert user.failed_logins == 1
+    [entry] = audit_entries(session, "auth.password.change_failed", actor_id=user.id)
+    assert entry.school_id == user.school_id
+    assert entry.detail == {"reason": "wrong_current_password", "failed_logins": 1,
+                            "locked_minutes": 0}
+    assert "not my password" not in str(entry.detail)
+
+
+def test_guessing_the_current_password_locks_the_account_and_signs_out(client, other_client,
+                                                                       session):
+    user = StaffFactory()
+    sign_in(client, user)
+    sign_in(other_client, user)  # a copy of the session elsewhere ends too
+    before = user.password_hash
+
+    for _ in range(THRESHOLD - 1):
+        assert "Your current password is not right." in error_summary(
+            _change(client, "a wrong guess", NEW_PASSWORD))
+    response = _change(client, "a wrong guess", NEW_PASSWORD)
+
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/staff/login")
+    assert "You have been signed out" in page_text(client.get("/staff/login"))
+    assert not is_signed_in(client) and not is_signed_in(other_client)
+    user = fresh(session, user)
+    assert user.password_hash == before
+    assert user.failed_logins == THRESHOLD and user.locked_until_dt > utcnow()
+    assert len(audit_entries(session, "auth.password.change_failed", actor_id=user.id)) == THRESHOLD
+    assert not audit_entries(session, "auth.password.changed")
+    # Signing in again waits for the lock, even here: this browser is no longer a known one.
+    assert sign_in(client, user).status_code == 422
+
+
+def test_a_wrong_current_password_long_after_a_lock_starts_a_fresh_count(client, session):
+    user = StaffFactory()
+    sign_in(client, user)
+    user = fresh(session, user)  # a lock run that ended two days ago
+    user.failed_logins, user.locked_until_dt = THRESHOLD + 10, utcnow() - timedelta(days=2)
+    session.flush()
+
+    response = _change(client, "a typo", NEW_PASSWORD)
+
+    assert "Your current password is not right." in error_summary(response)
+    assert is_signed_in(client)
+    user = fresh(session, user)
+    assert (user.failed_logins, user.locked_until_dt) == (1, None)

@@ -13,6 +13,7 @@ from app.admin import services as admin_services
 from app.auth.models import CaseRole, StaffUser
 from app.db import utcnow
 from app.errors import NotFound
+from app.scheduling import feed
 from app.security import verify_password
 from tests.auth.conftest import (
     audit_entries,
@@ -232,3 +233,17 @@ def test_duplicate_that_slips_past_the_check_is_still_a_clear_refusal(session, m
     # the session is still usable and nothing was written
     assert _staff_count(session) == 2
     assert not audit_entries(session, "staff.created")
+
+
+def test_reset_switches_off_the_calendar_feed(client, other_client, session, admin):
+    user = StaffFactory(school=admin.school)
+    token = feed.create_feed(session, user, now=utcnow())
+    session.flush()
+    assert other_client.get(f"/ical/{token}.ics").status_code == 200
+
+    _post(client, f"{STAFF}/{user.id}/reset")
+
+    assert fresh(session, user).ical_token_digest is None
+    assert other_client.get(f"/ical/{token}.ics").status_code == 404
+    [entry] = audit_entries(session, "staff.reset")
+    assert entry.detail == {"calendar_feed_revoked": True}

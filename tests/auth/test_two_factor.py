@@ -292,3 +292,24 @@ def test_enrolled_user_cannot_enrol_again_over_the_old_secret(client, session):
     assert response.status_code == 200
     assert fresh(session, user).totp_secret == secret
     assert not audit_entries(session, "auth.two_factor.enabled")
+
+
+def test_the_owners_browser_passes_both_steps_while_others_keep_the_account_locked(
+        client, other_client, session):
+    user = enrolled(LeadFactory)
+    totp = pyotp.TOTP(user.totp_secret)
+    t0 = time.time()
+    sign_in(client, user)
+    assert send_code(client, totp.at(t0 - 30)).status_code == 302
+    client.post("/staff/logout", data={"csrf_token": page_csrf_token(client, "/staff/cases/")})
+    for _ in range(THRESHOLD + 2):
+        sign_in(other_client, user, password="wrong")
+    assert fresh(session, user).locked_until_dt is not None
+
+    assert sign_in(client, user).headers["Location"].endswith(CODE_PAGE)
+    response = send_code(client, totp.at(t0))
+
+    assert response.status_code == 302
+    assert is_signed_in(client)
+    entry = audit_entries(session, "auth.login.succeeded", actor_id=user.id)[-1]
+    assert entry.detail == {"method": "password+totp", "while_locked": True}
