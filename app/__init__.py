@@ -48,6 +48,11 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
         instance_path=str(settings.INSTANCE_PATH),
         instance_relative_config=False,
     )
+    # Before any route is added: every <int:...> in a route is a row id, bounded to the
+    # id columns so that a longer number is a 404 rather than a database error.
+    from app.ids import IdConverter
+
+    app.url_map.converters["int"] = IdConverter
     app.config.from_mapping(settings.as_flask_mapping())
     app.config["ENV_NAME"] = settings.ENV_NAME
     if overrides:

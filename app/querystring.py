@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 from app.errors import ValidationFailed
+from app.ids import parse_id
 
 #: Dates outside this range are typing mistakes (and 0001-01-01 breaks timezone maths).
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2100, 12, 31)
-#: Ids are database integers; more digits than this is not an id.
-MAX_ID_DIGITS = 9
 
 
 def date_arg(args, name: str, default: date | None = None) -> date | None:  # noqa: ANN001
@@ -31,9 +30,4 @@ def date_arg(args, name: str, default: date | None = None) -> date | None:  # no
 
 def id_arg(args, name: str, message: str) -> int | None:  # noqa: ANN001
     """Return the database id in ``name``, or ``None`` when absent."""
-    raw = (args.get(name) or "").strip()
-    if not raw:
-        return None
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= MAX_ID_DIGITS):
-        raise ValidationFailed(message, field=name)
-    return int(raw)
+    return parse_id(args.get(name), field=name, message=message)

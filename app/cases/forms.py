@@ -18,10 +18,11 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Optional
+from wtforms.validators import DataRequired, NumberRange, Optional
 
 from app.cases.people import MAX_HANDLE, MAX_NAME, ROLE_LABELS
 from app.cases.vocabulary import Platform, Risk
+from app.ids import MAX_ID
 
 
 def choices(pairs) -> list[SelectChoice]:  # noqa: ANN001
@@ -118,4 +119,4 @@ class MergeForm(VersionedForm):
 
 
 class RevealForm(FlaskForm):
-    report_id = IntegerField(validators=[DataRequired()])
+    report_id = IntegerField(validators=[DataRequired(), NumberRange(min=0, max=MAX_ID)])

@@ -25,6 +25,7 @@ from app.cases.references import normalise_reference
 from app.cases.vocabulary import CaseStatus, IncidentKind, Platform, Risk, bit_of
 from app.db import utcnow
 from app.errors import Conflict, NotFound, ValidationFailed
+from app.ids import parse_id
 from app.policy import can_work_case, require_case_access, require_case_work, require_casework
 from app.reporting.evidence import evidence_store
 from app.reporting.evidence_models import Evidence
@@ -117,22 +118,28 @@ class QueuePage:
     next_cursor: str | None
 
 
+#: The ranks a cursor may carry (a risk's, as on :attr:`Case.risk_rank`).
+_RANKS = {str(risk.rank) for risk in Risk}
+
+
 def _encode_cursor(case: Case) -> str:
     raw = f"{case.risk_rank}|{case.response_due_dt.isoformat()}|{case.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def _decode_cursor(cursor: str) -> tuple[int, datetime, int]:
+    broken = "That page link is broken; start from the first page."
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        rank, due, case_id = raw.split("|")
+        rank, due, raw_id = raw.split("|")
         moment = datetime.fromisoformat(due)
-        if moment.tzinfo is None:
-            raise ValueError("naive")
-        return int(rank), moment, int(case_id)
+        # An id past the id column's range would make the query fail rather than find nothing.
+        case_id = parse_id(raw_id, field="after", message=broken)
+        if moment.tzinfo is None or rank not in _RANKS or case_id is None:
+            raise ValueError("naive, not a risk's rank, or no id")
     except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed("That page link is broken; start from the first page.",
-                               field="after") from None
+        raise ValidationFailed(broken, field="after") from None
+    return int(rank), moment, case_id
 
 
 def search_case_ids(school_id: int, text: str):  # noqa: ANN201 - a Select

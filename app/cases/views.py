@@ -28,6 +28,7 @@ from app.cases.vocabulary import CaseStatus, IncidentKind, Platform, Risk, from_
 from app.db import utcnow
 from app.errors import Conflict, DomainError, ValidationFailed
 from app.extensions import db, talisman
+from app.ids import parse_id
 from app.policy import require_casework
 
 #: Form classes of the case page, by the name the template knows them by.
@@ -177,10 +178,9 @@ def take(case_id: int):
 @login_required
 def assign(case_id: int):
     def run(f: AssignForm) -> None:
-        raw = (f.assignee.data or "").strip()
-        if raw and not raw.isdigit():
-            raise ValidationFailed("Choose someone from the list.", field="assignee")
-        workflow.assign_case(db.session, current_user, case_id, int(raw) if raw else None,
+        assignee_id = parse_id(f.assignee.data, field="assignee",
+                               message="Choose someone from the list.")
+        workflow.assign_case(db.session, current_user, case_id, assignee_id,
                              version=f.version_value())
 
     return _act(case_id, "assign", run, "The case has been assigned.")
@@ -234,11 +234,10 @@ def account(case_id: int):
 @login_required
 def merge(case_id: int):
     def run(f: MergeForm) -> None:
-        raw = (f.report_id.data or "").strip()
-        if raw and not raw.isdigit():
-            raise ValidationFailed("Choose one of this case's reports.", field="report_id")
+        report_id = parse_id(f.report_id.data, field="report_id",
+                             message="Choose one of this case's reports.")
         merging.merge_cases(db.session, current_user, case_id, f.target.data,
-                            version=f.version_value(), report_id=int(raw) if raw else None,
+                            version=f.version_value(), report_id=report_id,
                             reason=f.reason.data)
 
     return _act(case_id, "merge", run, "The report has been moved.")

@@ -28,7 +28,7 @@ from app.cases.vocabulary import CaseStatus, IncidentKind, Platform, Risk, bit_o
 from app.db import utcnow
 from app.errors import ValidationFailed
 from app.policy import require_lead
-from app.querystring import EARLIEST, date_arg
+from app.querystring import EARLIEST, date_arg, id_arg
 from app.scheduling.models import FollowUpSession, SessionStatus
 
 MAX_PERIOD_DAYS = 3 * 366
@@ -131,7 +131,7 @@ class DashboardFilters:
             year_group: int | None = YEAR_NOT_GIVEN
         elif not year:
             year_group = None
-        elif year.isdigit() and len(year) <= 2 and int(year) in YEAR_GROUPS:
+        elif year.isascii() and year.isdigit() and len(year) <= 2 and int(year) in YEAR_GROUPS:
             year_group = int(year)
         else:
             raise ValidationFailed("Choose a year group from the list.", field="year_group")
@@ -623,14 +623,12 @@ class Drill:
         outcome = (args.get("outcome") or "").strip() or None
         if outcome is not None and outcome not in {label for label, _, _ in OUTCOME_BUCKETS}:
             raise ValidationFailed("Choose an outcome group from the chart.", field="outcome")
-        counsellor = (args.get("counsellor") or "").strip()
-        if counsellor and not (counsellor.isdigit() and len(counsellor) <= 9):
-            raise ValidationFailed("Choose a counsellor from the chart.", field="counsellor")
+        counsellor_id = id_arg(args, "counsellor", "Choose a counsellor from the chart.")
         repeat = (args.get("repeat") or "").strip().lower() or None
         if repeat is not None and not (len(repeat) == 32 and set(repeat) <= _HEX):
             raise ValidationFailed("Choose a repeat name from the dashboard.", field="repeat")
         drill = cls(show=show, status=_enum_arg(args, "status", CaseStatus, "a status"),
-                    outcome=outcome, counsellor_id=int(counsellor) if counsellor else None,
+                    outcome=outcome, counsellor_id=counsellor_id,
                     repeat=repeat)
         if sum(value is not None for value in (show, outcome, drill.counsellor_id, repeat)) > 1:
             raise ValidationFailed("Choose the cases of one figure at a time.", field="show")

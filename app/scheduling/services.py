@@ -24,6 +24,7 @@ from app.cases.people_models import CasePerson, PersonKind, PersonRole
 from app.cases.services import get_case, require_not_purged
 from app.cases.vocabulary import ReporterRole
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.ids import parse_id
 from app.notifications.models import Notification, NotificationStatus
 from app.notifications.outbox import queue_notification
 from app.policy import can_work_case, require_case_access, require_case_work, require_casework
@@ -43,6 +44,7 @@ SCORE_MAX = 10
 MAX_AHEAD = timedelta(days=731)
 PAST_MESSAGE = "A session cannot start in the past: choose a later time."
 AHEAD_MESSAGE = "A session can be booked at most two years ahead: check the year."
+COUNSELLOR_MESSAGE = "Choose a counsellor of your school from the list."
 
 #: Sessions that hold a counsellor's time: a cancelled or missed one frees it.
 OCCUPYING = (SessionStatus.SCHEDULED, SessionStatus.COMPLETED)
@@ -73,8 +75,9 @@ class ScheduleInput:
     mode: str | None
     duration_minutes: int | None = DEFAULT_DURATION
     location: str | None = None
-    #: Another counsellor of the school (leads only); ``None`` means the acting user.
-    counsellor_id: int | None = None
+    #: Another counsellor of the school (leads only), as an id or the form's digits;
+    #: ``None`` or blank means the acting user.
+    counsellor_id: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -254,7 +257,9 @@ def _require_open_case(case: Case) -> None:
                                "scheduling sessions.")
 
 
-def _counsellor(session: Session, user: StaffUser, counsellor_id: int | None) -> StaffUser:
+def _counsellor(session: Session, user: StaffUser, counsellor_id: int | str | None) -> StaffUser:
+    if isinstance(counsellor_id, str):
+        counsellor_id = parse_id(counsellor_id, field="counsellor_id", message=COUNSELLOR_MESSAGE)
     if counsellor_id is None or counsellor_id == user.id:
         return user
     if not user.is_lead:
@@ -262,8 +267,7 @@ def _counsellor(session: Session, user: StaffUser, counsellor_id: int | None) ->
     other = session.get(StaffUser, counsellor_id)
     if (other is None or other.school_id != user.school_id or not other.is_casework_staff
             or not other.is_enabled):
-        raise ValidationFailed("Choose a counsellor of your school from the list.",
-                               field="counsellor_id")
+        raise ValidationFailed(COUNSELLOR_MESSAGE, field="counsellor_id")
     return other
 
 

@@ -62,10 +62,6 @@ def _counsellor_choices(form: ScheduleForm) -> list[Any]:
     return staff
 
 
-def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
-
-
 # -- the case page part ---------------------------------------------------------------
 @bp.app_context_processor
 def _case_sessions_helper() -> dict[str, Any]:
@@ -95,7 +91,7 @@ def schedule(case_id: int):
         data = services.ScheduleInput(
             start_local=form.start.data, kind=form.kind.data, mode=form.mode.data,
             duration_minutes=form.duration.data, location=form.location.data,
-            counsellor_id=_int_or_none(form.counsellor_id.data))
+            counsellor_id=form.counsellor_id.data)
         fs, exc = _attempt(lambda: services.schedule_session(
             db.session, current_user, case_id, data, now=utcnow()))
         if exc is None:
