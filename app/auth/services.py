@@ -182,7 +182,8 @@ def check_second_factor(session: Session, user: StaffUser, code: str, *, thresho
 def verify_totp(user: StaffUser, code: str, *, now: datetime) -> bool:
     """Accept the current code or its neighbours, each time step only once."""
     code = "".join(code.split())
-    if not user.totp_secret or not code.isdigit() or len(code) != 6:
+    # ASCII digits only: "²" and other Unicode digits pass isdigit() but no code has them.
+    if not user.totp_secret or not (code.isascii() and code.isdigit()) or len(code) != 6:
         return False
     totp = pyotp.TOTP(user.totp_secret)
     for drift in (0, -1, 1):

@@ -128,7 +128,8 @@ def test_wrong_code_is_refused_and_counted(client, session):
     assert entry.detail["reason"] == "wrong_code"
 
 
-@pytest.mark.parametrize("code", ["", "12345", "abcdef", "1234567890123"])
+@pytest.mark.parametrize("code", ["", "12345", "abcdef", "1234567890123",
+                                  "\u00b2" * 6, "\u0661\u0662\u0663\u0664\u0665\u0666"])
 def test_malformed_code_gets_a_clear_message(client, session, code):
     user = enrolled()
     sign_in(client, user)
