@@ -27,6 +27,7 @@ from app.db import utcnow
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.ids import parse_id
 from app.policy import can_work_case, require_case_access, require_case_work, require_casework
+from app.querystring import EARLIEST, LATEST
 from app.reporting.evidence import evidence_store
 from app.reporting.evidence_models import Evidence
 from app.reporting.models import Report
@@ -137,6 +138,9 @@ def _decode_cursor(cursor: str) -> tuple[int, datetime, int]:
         case_id = parse_id(raw_id, field="after", message=broken)
         if moment.tzinfo is None or rank not in _RANKS or case_id is None:
             raise ValueError("naive, not a risk's rank, or no id")
+        # A moment near year 1 or 9999 overflows when the query turns it into UTC.
+        if not EARLIEST <= moment.date() <= LATEST:
+            raise ValueError("no deadline falls then")
     except (ValueError, UnicodeDecodeError):
         raise ValidationFailed(broken, field="after") from None
     return int(rank), moment, case_id

@@ -198,13 +198,15 @@ def test_a_booking_with_a_number_past_its_column_is_refused_at_the_field(
 
 
 # -- query strings --------------------------------------------------------------------
-def _cursor(rank: object, case_id: object) -> str:
-    raw = f"{rank}|2025-01-01T00:00:00+00:00|{case_id}"
+def _cursor(rank: object, case_id: object, due: str = "2025-01-01T00:00:00+00:00") -> str:
+    raw = f"{rank}|{due}|{case_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 @pytest.mark.parametrize("after", [
     _cursor(2, BIG), _cursor(2, MAX_ID + 1), _cursor(BIG, 1), _cursor(40000, 1), _cursor(2, ""),
+    # moments that overflow when turned into UTC for the query
+    _cursor(2, 1, "0001-01-01T00:00:00+01:00"), _cursor(2, 1, "9999-12-31T23:59:59-01:00"),
 ])
 @pytest.mark.parametrize("search", ["", "Morgan"])
 def test_a_queue_page_link_past_the_columns_is_a_broken_link(world, as_staff, after, search):
