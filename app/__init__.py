@@ -109,12 +109,14 @@ def create_app(config_name: str | None = None, overrides: dict[str, Any] | None 
 
 def _init_extensions(app: Flask) -> None:
     from app.extensions import csrf, db, limiter, login_manager, migrate, talisman
+    from app.reporting import sent_forms
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    sent_forms.init_app(app)  # in the rate limits' store, but needed with limits off too
     is_production = app.config["ENV_NAME"] == "production"
     talisman.init_app(
         app,

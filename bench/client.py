@@ -118,7 +118,7 @@ def csrf(page: Response) -> str:
 
 def report_page_fields(page: Response) -> list[tuple[str, str]]:
     """What a browser sends back from the report form besides the answers: the CSRF token
-    and the page's form id (a sent form id is kept in the student cookie)."""
+    and the page's form id (the server refuses a form id sent before)."""
     match = FORM_ID.search(page.text)
     return [("csrf_token", csrf(page))] + ([("form_id", match.group(1))] if match else [])
 

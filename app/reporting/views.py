@@ -25,6 +25,7 @@ from app.reporting.forms import (EndForm, EvidenceForm, KeyForm, MessageForm, Re
                                  ReportForm, quick_report_data)
 from app.reporting.models import Report
 from app.reporting.ratelimit import WRONG_KEY_LIMITS, anonymous_client_key, key_attempt_failed
+from app.reporting.sent_forms import sent_forms
 from app.sessions import is_student_request
 
 REPORTER_IDLE_SECONDS = 20 * 60
@@ -88,12 +89,10 @@ _EMPTY_PAGES = "safe_report.empty_report_pages"
 _TOKEN_SLOT = secrets.token_hex(16)
 _FORM_ID_SLOT = secrets.token_hex(16)
 _FORM_ID = re.compile(r"[A-Za-z0-9_-]{22}")
-#: The session's list of the ids of the report forms it has sent (the latest few).
-_SENT_FORMS = "sent_forms"
-_SENT_FORMS_KEPT = 10
 
 
 def _new_form_id() -> str:
+    """A random id for one report form page: it is claimed when the page's form is sent."""
     return secrets.token_urlsafe(16)
 
 
@@ -103,28 +102,6 @@ def _posted_form_id() -> str | None:
     return form_id if _FORM_ID.fullmatch(form_id) else None
 
 
-def _already_sent(form_id: str | None) -> bool:
-    sent = session.get(_SENT_FORMS)
-    return form_id is not None and isinstance(sent, list) and form_id in sent
-
-
-def _mark_sent(form_id: str | None) -> None:
-    """Keep the sent form's id in the (signed) student cookie: that page cannot send again.
-
-    Reloading the "report sent" page, or going Back and Forward, posts the same
-    form again; the CSRF token would let it through and make a second case with a
-    new key. A form id is drawn per page, not per session (the token is the same
-    for every page the session opens in one second), so two tabs of the form are
-    two reports. Kept in the cookie, not the database: a submission stays the
-    statements bench/README.md counts.
-    """
-    if form_id is None:
-        return
-    sent = session.get(_SENT_FORMS)
-    sent = sent[-(_SENT_FORMS_KEPT - 1):] if isinstance(sent, list) else []
-    session[_SENT_FORMS] = [*sent, form_id]
-
-
 def _empty_report_page(school) -> str:  # noqa: ANN001
     """The empty report page of ``school``, rendered once per process; only the CSRF token
     and the form id vary.
@@ -132,7 +109,7 @@ def _empty_report_page(school) -> str:  # noqa: ANN001
     Every visitor gets the same empty form (defaults only: no request data
     reaches it), and rendering its sixty-odd inputs and the layout was most of
     the page's cost. The CSRF token, the only part of the page that is the
-    visitor's, and the form id drawn for each page (see :func:`_mark_sent`)
+    visitor's, and the form id drawn for each page (see app/reporting/sent_forms.py)
     are put in per request. A page is kept per school and name (the only
     school attribute the page shows: a template that shows another must add
     it to the key), so a renamed school gets a new one; templates that reload
@@ -161,8 +138,6 @@ def report(slug: str):
     if request.method == "GET":
         return _empty_report_page(school)
     form_id = _posted_form_id()
-    if _already_sent(form_id):
-        return render_template("reporting/already_sent.html", school=school), 409
     # A report filled in as the page offers it skips building the form (see
     # quick_report_data); any other is checked by the form, which has the messages.
     # Both read the form fields only: the report form has no file field, and a
@@ -174,10 +149,16 @@ def report(slug: str):
         data = form.data if form.validate_on_submit() else None
     error = None
     if data is not None:
+        # Claimed only once the form is fit to send, so that two clicks on a form with a
+        # mistake both get the mistake back, not "already sent".
+        if form_id is not None and not sent_forms().claim(form_id):
+            return render_template("reporting/already_sent.html", school=school), 409
         try:
             result = reporting.submit_report(db.session, school, _report_input(data))
+            db.session.commit()
         except DomainError as exc:
             db.session.rollback()
+            _release(form_id)
             form = form or ReportForm(formdata=request.form)
             error = exc.message
             if exc.field and hasattr(form, exc.field):
@@ -185,16 +166,23 @@ def report(slug: str):
                 # (a list of handles would otherwise still hold an empty dict per row).
                 getattr(form, exc.field).errors = [exc.message]
                 error = None
+        except BaseException:
+            _release(form_id)  # the report was not stored: a resend of this form must go through
+            raise
         else:
-            db.session.commit()
-            _mark_sent(form_id)
-            # Shown once, in this response only: never in a URL, a cookie or a log.
+            # Shown once, in this response only: never in a URL, a cookie or a log. The
+            # student cookie is left as it was: a send writes nothing to the device.
             return render_template("reporting/submitted.html", school=school,
                                    case_key=result.case_key, is_urgent=result.risk is Risk.CRITICAL)
     status = 422 if (error or form.errors) else 200
     # The page sent back keeps its form id: corrected and sent, it is still the one form.
     return render_template("reporting/report.html", school=school, form=form, error=error,
                            form_id=form_id or _new_form_id()), status
+
+
+def _release(form_id: str | None) -> None:
+    if form_id is not None:
+        sent_forms().release(form_id)
 
 
 def _session_tag(report: Report) -> str:
