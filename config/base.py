@@ -111,6 +111,10 @@ class BaseConfig:
         self.RATELIMIT_KEY_PREFIX = env("RATELIMIT_KEY_PREFIX") or "safe-report"
         self.RATELIMIT_HEADERS_ENABLED = False
         self.RATELIMIT_ENABLED = _bool(env("RATELIMIT_ENABLED"), True)
+        # Redis down must not stop a student reporting: limits fall back to each process's
+        # memory (and are checked again against Redis every so often) instead of a 500.
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        self.RATELIMIT_SWALLOW_ERRORS = True
 
         self.MAIL_SERVER = env("MAIL_SERVER") or None
         #: Implicit TLS from the first byte (SMTPS, port 465), instead of STARTTLS.

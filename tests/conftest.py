@@ -84,15 +84,16 @@ def other_app(backends: Backends, database_url: str, **overrides) -> Iterator[Fl
 
 
 @contextmanager
-def throwaway_app(backends: Backends, label: str) -> Iterator[Flask]:
+def throwaway_app(backends: Backends, label: str, **overrides) -> Iterator[Flask]:
     """An app on a migrated database of its own, inside its app context.
 
     For tests that commit rows the shared database must not keep (audit_entry
-    refuses DELETE).
+    refuses DELETE); ``overrides`` change its settings.
     """
     import flask_migrate
 
-    with other_app(backends, backends.new_database(label)) as app, app.app_context():
+    with other_app(backends, backends.new_database(label), **overrides) as app, \
+            app.app_context():
         flask_migrate.upgrade()
         yield app
 

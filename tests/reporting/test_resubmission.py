@@ -351,3 +351,34 @@ def test_each_visitor_gets_form_ids_of_their_own(client, new_client, school, ses
                        data={**fields, **report_form()}).status_code == 200
     assert other.post(f"/s/{school.slug}/report",
                       data={**other_fields, **report_form()}).status_code == 200
+
+
+def test_students_report_and_check_while_the_rate_limit_store_is_down(backends):
+    """Redis down: the limits fall back to the process's memory, and nothing answers 500."""
+    from sqlalchemy.orm import Session
+
+    from app.extensions import db
+    from app.schools.models import School
+    from tests.conftest import throwaway_app
+
+    with throwaway_app(backends, "limits_down", RATELIMIT_ENABLED=True,
+                       RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0") as app:
+        with Session(db.engine) as s:
+            s.add(School(slug="limits-down", name="Limits Down Academy"))
+            s.commit()
+        browser = app.test_client()
+        browser.environ_base["REMOTE_ADDR"] = unique_address()
+        fields = form_page(browser, "limits-down")
+
+        sent = browser.post("/s/limits-down/report", data={**fields, **report_form()})
+        key = case_key_of(sent)
+        wrong = browser.post("/s/limits-down/check",
+                             data={"csrf_token": fields["csrf_token"], "case_key": "not my key"})
+        opened = open_with_key(browser, "limits-down", key)
+
+        assert sent.status_code == 200 and key
+        assert wrong.status_code == 422  # the wrong key is told so, not a 500
+        assert opened.status_code == 303  # the right key opens the report
+        assert browser.get(opened.headers["Location"]).status_code == 200
+        with Session(db.engine) as s:
+            assert s.scalar(select(func.count()).select_from(Report)) == 1
