@@ -88,6 +88,7 @@ def check_password(
         audit.record(session, "auth.login.failed", school_id=None, actor_kind="anonymous",
                      detail={"reason": "unknown_account"})
         raise SignInFailed()
+    hold_account(session, user)
     forget_old_lock(user, now=now)
     while_locked = is_locked(user, now=now)
     if while_locked and not is_known_device(user, device_marks):
@@ -110,6 +111,20 @@ def check_password(
         return SignInOutcome(user, needs_second_factor=True)
     complete_sign_in(session, user, now=now, method="password", while_locked=while_locked)
     return SignInOutcome(user, needs_second_factor=False)
+
+
+def hold_account(session: Session, user: StaffUser) -> None:
+    """Re-read ``user`` under a row lock kept until commit, to count or clear its failures.
+
+    Read without it, attempts in parallel each wrote back the count they had read
+    plus one, so K wrong tries added 1. Sign-in takes it after the password hash
+    (one per attempt, whatever the account: its time tells nothing), and before any
+    audit entry: staff rows are locked before a school's audit chain (see
+    ``notifications.recipients.hold_recipients``). FOR NO KEY UPDATE, as the
+    counter's own UPDATE takes: rows that only refer to the account still go by.
+    """
+    session.flush()  # a refresh drops the row's pending changes: write them first
+    session.refresh(user, with_for_update={"key_share": True})
 
 
 def forget_old_lock(user: StaffUser, *, now: datetime) -> None:
@@ -168,6 +183,7 @@ def check_second_factor(session: Session, user: StaffUser, code: str, *, thresho
                         now: datetime | None = None, device_marks: Sequence[str] = ()) -> None:
     """Finish a sign-in with a TOTP code; wrong codes count towards the lockout."""
     now = now or utcnow()
+    hold_account(session, user)  # also keeps one code from being used twice at once
     while_locked = is_locked(user, now=now)
     if while_locked and not is_known_device(user, device_marks):
         raise AccountLocked("Too many wrong attempts. This account is locked for now.")
@@ -249,6 +265,7 @@ def change_password(session: Session, user: StaffUser, current: str, new: str, *
     """
     now = now or utcnow()
     if not verify_password(user.password_hash, current):
+        hold_account(session, user)
         forget_old_lock(user, now=now)
         minutes = count_failure(user, threshold=threshold, now=now)
         audit.record(session, "auth.password.change_failed", school_id=user.school_id,
