@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import pyotp
 import segno
@@ -43,6 +44,19 @@ class AccountLocked(SignInFailed):
     pass
 
 
+class DeviceBudget(Protocol):
+    """The wrong tries left to the browsers holding an account's mark while it is locked.
+
+    One budget per account, shared by every browser and every copy of the cookie
+    that holds its mark (see :func:`device_mark`); the views' is counted in the
+    rate limiter's storage (``app.auth.ratelimit``).
+    """
+
+    def has_left(self, user: StaffUser) -> bool: ...
+
+    def spend(self, user: StaffUser) -> None: ...
+
+
 @dataclass(frozen=True)
 class SignInOutcome:
     user: StaffUser
@@ -71,14 +85,16 @@ def check_password(
     threshold: int,
     now: datetime | None = None,
     device_marks: Sequence[str] = (),
+    device_budget: DeviceBudget | None = None,
 ) -> SignInOutcome:
     """Check an email and password; record the outcome; raise on failure.
 
     Failures are counted per account and lock it for a doubling number of
     minutes once ``threshold`` is reached. The lock does not hold up a browser
     that has signed in to the account before (one of ``device_marks`` is the
-    account's), so others' wrong guesses cannot keep the owner out. The caller
-    commits either way, so that the counter and the audit entry persist.
+    account's) while ``device_budget`` has wrong tries left, so others' wrong
+    guesses cannot keep the owner out. The caller commits either way, so that
+    the counter and the audit entry persist.
     """
     now = now or utcnow()
     user = find_by_email(session, email)
@@ -88,13 +104,17 @@ def check_password(
         audit.record(session, "auth.login.failed", school_id=None, actor_kind="anonymous",
                      detail={"reason": "unknown_account"})
         raise SignInFailed()
+    hold_account(session, user)
     forget_old_lock(user, now=now)
     while_locked = is_locked(user, now=now)
-    if while_locked and not is_known_device(user, device_marks):
+    if while_locked and (refusal := lock_refusal(user, device_marks, device_budget)):
         audit.record(session, "auth.login.refused", school_id=user.school_id, actor_id=user.id,
-                     detail={"reason": "locked"})
+                     detail={"reason": refusal})
         raise AccountLocked()
     if not is_right:
+        if while_locked:
+            assert device_budget is not None  # lock_refusal lets no one past without one
+            device_budget.spend(user)
         minutes = count_failure(user, threshold=threshold, now=now)
         audit.record(session, "auth.login.failed", school_id=user.school_id, actor_id=user.id,
                      detail={"reason": "wrong_password", "failed_logins": user.failed_logins,
@@ -110,6 +130,36 @@ def check_password(
         return SignInOutcome(user, needs_second_factor=True)
     complete_sign_in(session, user, now=now, method="password", while_locked=while_locked)
     return SignInOutcome(user, needs_second_factor=False)
+
+
+def hold_account(session: Session, user: StaffUser) -> None:
+    """Re-read ``user`` under a row lock kept until commit, to count or clear its failures.
+
+    Read without it, attempts in parallel each wrote back the count they had read
+    plus one, so K wrong tries added 1. Sign-in takes it after the password hash
+    (one per attempt, whatever the account: its time tells nothing), and before any
+    audit entry: staff rows are locked before a school's audit chain (see
+    ``notifications.recipients.hold_recipients``). FOR NO KEY UPDATE, as the
+    counter's own UPDATE takes: rows that only refer to the account still go by.
+    """
+    session.flush()  # a refresh drops the row's pending changes: write them first
+    session.refresh(user, with_for_update={"key_share": True})
+
+
+def lock_refusal(user: StaffUser, device_marks: Sequence[str],
+                 device_budget: DeviceBudget | None) -> str | None:
+    """Why a lock on ``user`` holds this browser up, or ``None`` when it may try.
+
+    Only a browser holding the account's mark may try, and only while the budget
+    all its holders share has wrong tries left: a copy of the cookie must not guess
+    without end. Past the budget the right password waits too, so no guess is ever
+    confirmed. Without a budget to count them in, nobody gets past a lock.
+    """
+    if device_budget is None or not is_known_device(user, device_marks):
+        return "locked"
+    if not device_budget.has_left(user):
+        return "known_device_limit"
+    return None
 
 
 def forget_old_lock(user: StaffUser, *, now: datetime) -> None:
@@ -165,13 +215,18 @@ def complete_sign_in(session: Session, user: StaffUser, *, now: datetime | None 
 
 
 def check_second_factor(session: Session, user: StaffUser, code: str, *, threshold: int,
-                        now: datetime | None = None, device_marks: Sequence[str] = ()) -> None:
+                        now: datetime | None = None, device_marks: Sequence[str] = (),
+                        device_budget: DeviceBudget | None = None) -> None:
     """Finish a sign-in with a TOTP code; wrong codes count towards the lockout."""
     now = now or utcnow()
+    hold_account(session, user)  # also keeps one code from being used twice at once
     while_locked = is_locked(user, now=now)
-    if while_locked and not is_known_device(user, device_marks):
+    if while_locked and lock_refusal(user, device_marks, device_budget):
         raise AccountLocked("Too many wrong attempts. This account is locked for now.")
     if not verify_totp(user, code, now=now):
+        if while_locked:
+            assert device_budget is not None  # lock_refusal lets no one past without one
+            device_budget.spend(user)
         count_failure(user, threshold=threshold, now=now)
         audit.record(session, "auth.login.failed", school_id=user.school_id, actor_id=user.id,
                      detail={"reason": "wrong_code", "failed_logins": user.failed_logins})
@@ -249,6 +304,7 @@ def change_password(session: Session, user: StaffUser, current: str, new: str, *
     """
     now = now or utcnow()
     if not verify_password(user.password_hash, current):
+        hold_account(session, user)
         forget_old_lock(user, now=now)
         minutes = count_failure(user, threshold=threshold, now=now)
         audit.record(session, "auth.password.change_failed", school_id=user.school_id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from datetime import timedelta
@@ -15,13 +14,17 @@ from app.auth import bp
 from app.auth import services as auth
 from app.auth.forms import ChangePasswordForm, CodeForm, LoginForm
 from app.auth.models import StaffUser
+from app.auth.ratelimit import known_device_budget
 from app.errors import DomainError
 from app.extensions import db, limiter
 
 #: Seconds a password-checked user has to type their TOTP code.
 PENDING_SECONDS = 300
 #: Holds the marks of the accounts signed in on this browser (auth.services.device_mark):
-#: a lock that others' wrong guesses put on an account does not hold this browser up.
+#: a lock that others' wrong guesses put on an account does not hold this browser up
+#: while the account's budget of wrong tries lasts (auth.ratelimit). Signing out keeps
+#: it: it is for getting back in, which is when a browser is signed out, and it helps
+#: only someone who also knows the password, within that budget.
 DEVICE_COOKIE = "sr_device"
 DEVICE_COOKIE_AGE = timedelta(days=90)
 _MARKS_KEPT = 5
@@ -31,21 +34,6 @@ _MARK = re.compile(r"[0-9a-f]{32}")
 def _device_marks() -> list[str]:
     value = request.cookies.get(DEVICE_COOKIE, "")
     return [m for m in value.split(".")[:_MARKS_KEPT] if _MARK.fullmatch(m)]
-
-
-def _device_key() -> str:
-    # Per browser, by digest: the limiter's keys never hold a mark itself.
-    value = request.cookies.get(DEVICE_COOKIE, "")
-    return "device:" + hashlib.sha256(value.encode()).hexdigest()[:24]
-
-
-#: A browser with marks gets past a lock, so its own wrong tries are limited instead
-#: (a copy of the cookie must not guess without end); both steps share the budget.
-known_device_limit = limiter.shared_limit(
-    "10 per hour; 20 per day", scope="staff-known-device", key_func=_device_key,
-    methods=["POST"], exempt_when=lambda: not request.cookies.get(DEVICE_COOKIE),
-    deduct_when=lambda response: response.status_code == 422,
-)
 
 
 def _home_url(user: StaffUser) -> str:
@@ -71,7 +59,6 @@ def _start_session(user: StaffUser):
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("30 per minute", key_func=lambda: "login:" + (request.remote_addr or "-"),
                methods=["POST"])
-@known_device_limit
 def login():
     if current_user.is_authenticated:
         return redirect(_home_url(current_user))
@@ -82,7 +69,7 @@ def login():
             outcome = auth.check_password(
                 db.session, form.email.data, form.password.data,
                 threshold=current_app.config["LOGIN_LOCKOUT_THRESHOLD"],
-                device_marks=_device_marks(),
+                device_marks=_device_marks(), device_budget=known_device_budget,
             )
         except DomainError as exc:
             db.session.commit()  # the failure counter and audit entry are kept
@@ -102,7 +89,6 @@ def login():
 @bp.route("/login/two-factor", methods=["GET", "POST"])
 @limiter.limit("30 per minute", key_func=lambda: "2fa:" + (request.remote_addr or "-"),
                methods=["POST"])
-@known_device_limit
 def two_factor():
     user_id = session.get("pending_user")
     started = session.get("pending_since", 0)
@@ -120,7 +106,8 @@ def two_factor():
         try:
             auth.check_second_factor(db.session, user, form.code.data,
                                      threshold=current_app.config["LOGIN_LOCKOUT_THRESHOLD"],
-                                     device_marks=_device_marks())
+                                     device_marks=_device_marks(),
+                                     device_budget=known_device_budget)
         except DomainError as exc:
             db.session.commit()
             error = exc.message

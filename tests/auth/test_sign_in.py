@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -19,7 +20,7 @@ from tests.auth.conftest import (
     page_text,
 )
 from tests.factories import PASSWORD, AdminFactory, LeadFactory, StaffFactory
-from tests.helpers import csrf_token, sign_in
+from tests.helpers import csrf_token, sign_in, unique_address
 
 GENERIC = ("The email address or password is not right. After several wrong attempts an "
            "account is locked for up to 60 minutes: if you are sure of both, try again later "
@@ -322,17 +323,95 @@ def test_the_owners_browser_is_forgotten_when_the_password_changes(client, other
     assert not is_signed_in(client)
 
 
-def test_the_owners_browser_gets_only_a_few_wrong_tries(client, session):
-    """A copied browser may not guess without limit: its failures have a budget of their own."""
-    user = StaffFactory()
+def _known_browser(client, user) -> str:  # noqa: ANN001
+    """Sign ``user`` in and out on ``client``; return the mark its cookie now holds."""
     sign_in(client, user)
     client.post("/staff/logout", data={"csrf_token": page_csrf_token(client, "/staff/cases/")})
+    return client.get_cookie("sr_device", path="/staff/login").value
 
-    statuses = [sign_in(client, user, password="wrong").status_code for _ in range(11)]
 
-    assert statuses == [422] * 10 + [429]
-    assert sign_in(client, user).status_code == 429
-    assert fresh(session, user).failed_logins == 10
+def _browser_with_cookie(app, value: str):  # noqa: ANN001, ANN202
+    """Another browser (and address) sending ``value`` as its sr_device cookie."""
+    browser = app.test_client()
+    browser.environ_base["REMOTE_ADDR"] = unique_address()
+    browser.set_cookie("sr_device", value, path="/staff/login")
+    return browser
+
+
+def _lock_hard(session, user) -> None:  # noqa: ANN001
+    """Put ``user`` well into a lock run, where each wrong try locks for an hour."""
+    user = fresh(session, user)
+    user.failed_logins, user.locked_until_dt = THRESHOLD + 10, utcnow() + timedelta(minutes=60)
+    session.flush()
+
+
+def test_the_owners_browser_gets_only_a_few_wrong_tries_past_a_lock(client, session):
+    """A copied browser may not guess without limit: past a lock its failures have a budget."""
+    user = StaffFactory()
+    _known_browser(client, user)
+    _lock_hard(session, user)
+
+    answers = [sign_in(client, user, password="wrong") for _ in range(11)]
+
+    assert {(r.status_code, error_summary(r)) for r in answers} == {(422, GENERIC)}
+    assert fresh(session, user).failed_logins == THRESHOLD + 10 + 10  # the 11th was not tried
+    # Past the budget even the right password is refused, so no guess is ever confirmed.
+    assert error_summary(sign_in(client, user)) == GENERIC
+    assert not is_signed_in(client)
+    refused = audit_entries(session, "auth.login.refused", actor_id=user.id)
+    assert [e.detail for e in refused] == [{"reason": "known_device_limit"}] * 2
+
+
+def test_copies_of_the_owners_cookie_share_one_budget_however_they_are_dressed(app, client,
+                                                                             session):
+    """Other values around the mark, or other marks beside it, do not make a fresh budget."""
+    lead = LeadFactory()
+    mark = _known_browser(client, lead)
+    _lock_hard(session, lead)
+    copies = [*(f"{mark}.x{n}" for n in range(4)),
+              *(f"{mark}.{secrets.token_hex(16)}" for _ in range(4)),
+              *(f"{secrets.token_hex(16)}.{mark}" for _ in range(4))]
+
+    answers = [sign_in(_browser_with_cookie(app, copy), lead, password="wrong")
+               for copy in copies]
+
+    assert {error_summary(r) for r in answers} == {GENERIC}
+    assert fresh(session, lead).failed_logins == THRESHOLD + 10 + 10
+    # The budget is the account's: a new copy and the owner's own browser both wait now.
+    assert error_summary(sign_in(_browser_with_cookie(app, f"{mark}.y"), lead)) == GENERIC
+    assert error_summary(sign_in(client, lead)) == GENERIC
+    assert not is_signed_in(client)
+    assert not audit_entries(session, "auth.login.succeeded", actor_id=lead.id)[1:]
+
+
+def test_made_up_marks_get_nothing_past_a_lock_and_spend_nothing(app, client, session):
+    lead = LeadFactory()
+    mark = _known_browser(client, lead)
+    _lock_hard(session, lead)
+
+    for value in (secrets.token_hex(16), ".".join(secrets.token_hex(16) for _ in range(5)),
+                  mark.upper(), mark[:-1] + ("0" if mark[-1] != "0" else "1")):
+        browser = _browser_with_cookie(app, value)
+        assert error_summary(sign_in(browser, lead)) == GENERIC  # the right password
+        assert error_summary(sign_in(browser, lead, password="wrong")) == GENERIC
+        assert not is_signed_in(browser)
+
+    assert fresh(session, lead).failed_logins == THRESHOLD + 10  # nothing was tried
+    assert sign_in(client, lead).status_code == 302  # the owner's budget is whole
+
+
+def test_without_the_rate_limiter_the_lock_holds_the_owners_browser_too(client, session,
+                                                                         monkeypatch):
+    """No counter for the budget, no way past a lock (RATELIMIT_ENABLED off: never in production)."""
+    from app.extensions import limiter
+
+    lead = LeadFactory()
+    _known_browser(client, lead)
+    _lock_hard(session, lead)
+    monkeypatch.setattr(limiter, "enabled", False)
+
+    assert error_summary(sign_in(client, lead)) == GENERIC
+    assert not is_signed_in(client)
 
 
 def test_a_lock_that_ended_long_ago_is_forgotten(session):
@@ -362,3 +441,21 @@ def test_the_browser_keeps_only_a_keyed_mark_sent_to_the_sign_in_pages(client, s
         part.strip() for part in header.split(";")}
     value = client.get_cookie("sr_device", path="/staff/login").value
     assert value == auth.device_mark(user) and len(value) == 32  # no address, no id
+
+
+def test_the_budget_is_counted_under_no_mark(app, client, session, backends):
+    if not backends.has_redis:
+        pytest.skip(f"Redis unavailable ({backends.redis_error}); limits are in memory")
+    import redis
+
+    lead = LeadFactory()
+    mark = _known_browser(client, lead)
+    _lock_hard(session, lead)
+    sign_in(client, lead, password="wrong")
+
+    store = redis.Redis.from_url(app.config["RATELIMIT_STORAGE_URI"])
+    prefix = app.config["RATELIMIT_KEY_PREFIX"]
+    keys = [k.decode() for k in store.scan_iter(match=f"*{prefix}/staff-known-device*",
+                                                count=1000)]
+    assert keys  # the budget is there ...
+    assert not [k for k in keys if mark in k]  # ... under a digest, not the mark itself

@@ -11,6 +11,7 @@ import pytest
 
 from app.auth import services as auth
 from app.auth.views import PENDING_SECONDS
+from app.db import utcnow
 from tests.auth.conftest import (
     audit_entries,
     error_summary,
@@ -20,7 +21,7 @@ from tests.auth.conftest import (
     page_text,
 )
 from tests.factories import AdminFactory, LeadFactory, StaffFactory
-from tests.helpers import csrf_token, post_form, sign_in
+from tests.helpers import csrf_token, post_form, sign_in, unique_address
 
 SETUP = "/staff/two-factor/setup"
 CODE_PAGE = "/staff/login/two-factor"
@@ -314,3 +315,37 @@ def test_the_owners_browser_passes_both_steps_while_others_keep_the_account_lock
     assert is_signed_in(client)
     entry = audit_entries(session, "auth.login.succeeded", actor_id=user.id)[-1]
     assert entry.detail == {"method": "password+totp", "while_locked": True}
+
+
+def test_wrong_codes_past_a_lock_spend_the_budget_every_copy_of_the_cookie_shares(
+        app, client, other_client, session):
+    """Both steps and all copies of the owner's cookie draw on one budget of wrong tries."""
+    user = enrolled(LeadFactory)
+    totp = pyotp.TOTP(user.totp_secret)
+    t0 = time.time()
+    sign_in(client, user)
+    assert send_code(client, totp.at(t0 - 30)).status_code == 302
+    client.post("/staff/logout", data={"csrf_token": page_csrf_token(client, "/staff/cases/")})
+    mark = client.get_cookie("sr_device", path="/staff/login").value
+    user = fresh(session, user)
+    user.failed_logins, user.locked_until_dt = THRESHOLD + 10, utcnow() + timedelta(minutes=60)
+    session.flush()
+    other_client.set_cookie("sr_device", f"{mark}.copy", path="/staff/login")
+    wrong = next(f"{n:06d}" for n in range(1_000_000)
+                 if f"{n:06d}" not in {totp.at(t0 + d) for d in (-30, 0, 30, 60)})
+
+    assert sign_in(client, user).headers["Location"].endswith(CODE_PAGE)
+    codes = [send_code(client, wrong) for _ in range(5)]
+    passwords = [sign_in(other_client, user, password="wrong") for _ in range(5)]
+
+    assert all("That code is not right" in error_summary(r) for r in codes)
+    assert all(r.status_code == 422 for r in passwords)
+    assert fresh(session, user).failed_logins == THRESHOLD + 20
+    # Spent: the right code waits like the right password from a further copy.
+    assert "locked" in error_summary(send_code(client, totp.at(t0)))
+    third = app.test_client()
+    third.environ_base["REMOTE_ADDR"] = unique_address()
+    third.set_cookie("sr_device", f"{mark}.third", path="/staff/login")
+    assert sign_in(third, user).status_code == 422
+    assert not is_signed_in(client) and not is_signed_in(third)
+    assert fresh(session, user).failed_logins == THRESHOLD + 20
