@@ -64,15 +64,17 @@ def make_test_app(backends: Backends, database_url: str, **overrides):
 def other_app(backends: Backends, database_url: str, **overrides) -> Iterator[Flask]:
     """An app on another database, for the length of a test.
 
-    Building an app installs its keyring and Celery app process-wide; the
-    run's own are put back after.
+    Building an app installs its keyring, Celery app and rate-limit store
+    process-wide; the run's own are put back after.
     """
     from celery import _state as celery_state
 
     from app import security
-    from app.extensions import db
+    from app.extensions import db, limiter
 
     keyring_before, celery_before = security._keyring, celery_state.default_app
+    # init_app points the one Limiter at the new app's store: the run's is put back after.
+    limiter_before = dict(vars(limiter))
     app = make_test_app(backends, database_url, **overrides)
     try:
         yield app
@@ -81,6 +83,7 @@ def other_app(backends: Backends, database_url: str, **overrides) -> Iterator[Fl
             db.engine.dispose()
         security._keyring = keyring_before
         celery_state.default_app = celery_before
+        vars(limiter).update(limiter_before)
 
 
 @contextmanager

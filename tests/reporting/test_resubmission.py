@@ -353,7 +353,7 @@ def test_each_visitor_gets_form_ids_of_their_own(client, new_client, school, ses
                       data={**other_fields, **report_form()}).status_code == 200
 
 
-def test_students_report_and_check_while_the_rate_limit_store_is_down(backends):
+def test_students_report_and_check_while_the_rate_limit_store_is_down(app, backends):
     """Redis down: the limits fall back to the process's memory, and nothing answers 500."""
     from sqlalchemy.orm import Session
 
@@ -361,12 +361,13 @@ def test_students_report_and_check_while_the_rate_limit_store_is_down(backends):
     from app.schools.models import School
     from tests.conftest import throwaway_app
 
+    run_store = limiter.storage
     with throwaway_app(backends, "limits_down", RATELIMIT_ENABLED=True,
-                       RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0") as app:
+                       RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0") as down:
         with Session(db.engine) as s:
             s.add(School(slug="limits-down", name="Limits Down Academy"))
             s.commit()
-        browser = app.test_client()
+        browser = down.test_client()
         browser.environ_base["REMOTE_ADDR"] = unique_address()
         fields = form_page(browser, "limits-down")
 
@@ -382,3 +383,4 @@ def test_students_report_and_check_while_the_rate_limit_store_is_down(backends):
         assert browser.get(opened.headers["Location"]).status_code == 200
         with Session(db.engine) as s:
             assert s.scalar(select(func.count()).select_from(Report)) == 1
+    assert limiter.storage is run_store  # the tests after this one keep the run's store
