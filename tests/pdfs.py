@@ -71,6 +71,34 @@ def plain_text_of(data: bytes) -> bytes:
         return out.getvalue()
 
 
+def progressive_photo_with_trailer(marker: str) -> bytes:
+    """A progressive JPEG naming ``marker`` where a picture's decoder never looks.
+
+    A comment sits between its scans, and after its end comes a second JPEG with EXIF
+    and GPS, as phones append a preview image.
+    """
+    out = io.BytesIO()
+    Image.radial_gradient("L").resize((64, 48)).convert("RGB").save(out, "JPEG", progressive=True)
+    data = out.getvalue()
+    second_scan = data.find(b"\xff\xda", data.find(b"\xff\xda") + 2)
+    comment = b"\xff\xfe" + (len(marker) + 2).to_bytes(2, "big") + marker.encode()
+    return data[:second_scan] + comment + data[second_scan:] + _jpeg_with_gps(marker)
+
+
+def photo_pdf(jpeg: bytes) -> bytes:
+    """A one-page PDF showing ``jpeg``."""
+    pdf = Pdf.new()
+    pdf.add_blank_page(page_size=(200, 200))
+    page = pdf.pages[0]
+    photo = pikepdf.Stream(pdf, jpeg, Type=Name.XObject, Subtype=Name.Image, Width=64, Height=48,
+                           ColorSpace=Name.DeviceRGB, BitsPerComponent=8, Filter=Name.DCTDecode)
+    page.obj.Resources = Dictionary(XObject=Dictionary(Im0=photo))
+    page.obj.Contents = pikepdf.Stream(pdf, b"q 64 0 0 48 10 10 cm /Im0 Do Q")
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
 # -- PDFs built to exhaust a server that opens them --------------------------------------
 def _deflated(head: bytes, spaces: int) -> bytes:
     """zlib data of ``head`` then ``spaces`` spaces, made a megabyte at a time, never held whole."""

@@ -1,7 +1,10 @@
 """Rewrite an uploaded PDF without what names its maker, in a process of its own.
 
 The document information, XMP metadata, note authors, application data, signatures
-and attached files are left out; JPEG photos lose their EXIF as a picture upload does.
+and attached files are left out. JPEG photos lose their EXIF, comments, and anything
+after the picture's end (a phone's preview image). Left as they are: images inside a
+page's content stream (inline images, small and rarely photos) and JPEG 2000 photos,
+which can carry metadata of their own.
 
 A PDF from an anonymous upload is hostile input for qpdf: a few kilobytes can unpack
 into gigabytes (an object stream compressed many times over, or LZW, which qpdf
@@ -44,6 +47,8 @@ PDF_CATALOG_KEYS = ("/Collection", "/Perms", "/DSS", "/SpiderInfo")
 #: JPEG segments a photo keeps: JFIF (APP0) and Adobe's colour transform (APP14) draw the
 #: pixels; every other APPn (EXIF, GPS, XMP, IPTC, ICC) and comments go.
 _JPEG_KEPT_APP = {0xE0, 0xEE}
+#: What may follow 0xFF inside a JPEG scan's data: a stuffed zero, a restart marker.
+_JPEG_IN_SCAN = {bytes([b]) for b in (0x00, *range(0xD0, 0xD8))}
 #: How qpdf says it gave up on a stream to stay within a limit, in a warning only.
 _QPDF_LIMIT_WARNINGS = ("memory limit exceeded", "limits error(", "bad_alloc")
 
@@ -169,20 +174,24 @@ def _strip_pdf_jpeg(image: pikepdf.Stream) -> None:
 
 
 def _jpeg_without_metadata(data: bytes) -> bytes:
-    """The JPEG's segments up to its image data, less APPn (but JFIF, Adobe) and comments."""
+    """The JPEG up to its end, less APPn (but JFIF, Adobe) and comments, between scans too.
+
+    Whatever follows the end-of-image marker is left out: phones append a preview
+    image there, with EXIF and GPS of its own.
+    """
     if not data.startswith(b"\xff\xd8"):
         raise ValueError("not a JPEG")
     out = bytearray(data[:2])
     pos = 2
-    while True:
-        while pos < len(data) and data[pos] == 0xFF and data[pos + 1:pos + 2] == b"\xff":
+    while pos < len(data):  # a JPEG cut short keeps what it has
+        while data[pos:pos + 2] == b"\xff\xff":
             pos += 1  # fill bytes before a marker
-        if pos + 4 > len(data) or data[pos] != 0xFF:
+        if pos + 2 > len(data) or data[pos] != 0xFF:
             raise ValueError("damaged JPEG")
         marker = data[pos + 1]
-        if marker == 0xDA:  # start of scan: the rest is the picture itself
-            out += data[pos:]
-            return bytes(out)
+        if marker == 0xD9:  # end of image
+            out += data[pos:pos + 2]
+            break
         length = int.from_bytes(data[pos + 2:pos + 4], "big")
         end = pos + 2 + length
         if length < 2 or end > len(data):
@@ -190,6 +199,20 @@ def _jpeg_without_metadata(data: bytes) -> bytes:
         if not ((0xE0 <= marker <= 0xEF and marker not in _JPEG_KEPT_APP) or marker == 0xFE):
             out += data[pos:end]
         pos = end
+        if marker == 0xDA:  # start of scan: its data runs to the next marker
+            end = _jpeg_scan_end(data, pos)
+            out += data[pos:end]
+            pos = end
+    return bytes(out)
+
+
+def _jpeg_scan_end(data: bytes, pos: int) -> int:
+    """Where the scan data from ``pos`` ends: at the next marker, or the end of ``data``."""
+    while (pos := data.find(b"\xff", pos)) != -1:
+        if data[pos + 1:pos + 2] not in _JPEG_IN_SCAN:
+            return pos
+        pos += 2
+    return len(data)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Uploaded pictures keep none of their metadata, whatever the format keeps it in.
+"""Uploaded pictures and PDFs keep none of their metadata, whatever the format keeps it in.
 
 Regression: a JPEG's comment (COM segment, where some apps write a user or
 device name) and a PNG's embedded ICC profile survived the re-encoding, because
@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import io
 
+import pikepdf
 from PIL import Image, PngImagePlugin
 
 from app.reporting.evidence import clean_upload
+from tests.pdfs import photo_pdf, plain_text_of, progressive_photo_with_trailer
 
 
 def _jpeg_with_comment() -> bytes:
@@ -54,3 +56,17 @@ def test_a_palette_png_keeps_its_transparency(app):
     clean = clean_upload(out.getvalue(), max_bytes=1_000_000)
     with Image.open(io.BytesIO(clean.data)) as again:
         assert again.info.get("transparency") == 1
+
+
+# -- PDFs ----------------------------------------------------------------------------------
+def test_a_photo_in_a_pdf_keeps_nothing_after_its_end_or_between_its_scans(app):
+    photo = progressive_photo_with_trailer("GPS-MARKER")
+    data = photo_pdf(photo)
+    assert b"GPS-MARKER" in plain_text_of(data)
+    clean = clean_upload(data, max_bytes=1_000_000)
+    assert b"GPS-MARKER" not in clean.data and b"GPS-MARKER" not in plain_text_of(clean.data)
+    with pikepdf.open(io.BytesIO(clean.data)) as pdf:
+        image = pikepdf.PdfImage(pdf.pages[0].Resources.XObject.Im0)
+        with image.as_pil_image() as kept, Image.open(io.BytesIO(photo)) as sent:
+            assert kept.tobytes() == sent.tobytes()  # the same picture, every scan of it
+
