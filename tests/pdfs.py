@@ -85,8 +85,8 @@ def progressive_photo_with_trailer(marker: str) -> bytes:
     return data[:second_scan] + comment + data[second_scan:] + _jpeg_with_gps(marker)
 
 
-def photo_pdf(jpeg: bytes) -> bytes:
-    """A one-page PDF showing ``jpeg``."""
+def photo_pdf(jpeg: bytes, *, thumbnail: bytes | None = None) -> bytes:
+    """A one-page PDF showing ``jpeg``; the page has a ``thumbnail`` JPEG and a last-modified date."""
     pdf = Pdf.new()
     pdf.add_blank_page(page_size=(200, 200))
     page = pdf.pages[0]
@@ -94,6 +94,55 @@ def photo_pdf(jpeg: bytes) -> bytes:
                            ColorSpace=Name.DeviceRGB, BitsPerComponent=8, Filter=Name.DCTDecode)
     page.obj.Resources = Dictionary(XObject=Dictionary(Im0=photo))
     page.obj.Contents = pikepdf.Stream(pdf, b"q 64 0 0 48 10 10 cm /Im0 Do Q")
+    page.obj.LastModified = String("D:20261126144724+00'00'")
+    if thumbnail is not None:
+        page.obj.Thumb = pikepdf.Stream(pdf, thumbnail, Width=64, Height=48, BitsPerComponent=8,
+                                        ColorSpace=Name.DeviceRGB, Filter=Name.DCTDecode)
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+def active_pdf(marker: str) -> bytes:
+    """A two-page PDF whose actions would reach ``marker``'s site or run code when opened.
+
+    The first page has five annotations: links to a web address, a program and a form
+    submission, a link to page 2 (whose chained next action runs JavaScript) and a form
+    field with an action of its own; the form has an XFA script. The outline has a web
+    link and a link to page 2.
+    """
+    pdf = Pdf.new()
+    for _ in range(2):
+        pdf.add_blank_page(page_size=(200, 200))
+    first, second = pdf.pages
+    site = f"https://{marker}.example/"
+
+    def script() -> Dictionary:
+        return Dictionary(Type=Name.Action, S=Name.JavaScript, JS=String(f"app.launchURL('{site}')"))
+
+    def web() -> Dictionary:
+        return Dictionary(S=Name.URI, URI=String(site))
+
+    pdf.Root.OpenAction = script()
+    pdf.Root.AA = Dictionary(WC=script())
+    pdf.Root.Names = Dictionary(JavaScript=Dictionary(
+        Names=Array([String("hello"), pdf.make_indirect(script())])))
+    first.obj.AA = Dictionary(O=web())
+    actions = [web(), Dictionary(S=Name.Launch, F=String(f"{marker}.exe")),
+               Dictionary(S=Name.SubmitForm, F=Dictionary(FS=Name.URL, F=String(site))),
+               Dictionary(S=Name.GoTo, D=Array([second.obj, Name.Fit]), Next=script())]
+    annots = [Dictionary(Type=Name.Annot, Subtype=Name.Link, Rect=[10, 10 + 20 * i, 30, 25 + 20 * i],
+                         A=action) for i, action in enumerate(actions)]
+    field = pdf.make_indirect(Dictionary(Type=Name.Annot, Subtype=Name.Widget, FT=Name.Tx,
+                                         T=String("name"), Rect=[100, 10, 190, 30],
+                                         P=first.obj, AA=Dictionary(K=script())))
+    xfa = pikepdf.Stream(pdf, f"<xdp:xdp><script>app.launchURL('{site}')</script></xdp:xdp>"
+                         .encode())
+    pdf.Root.AcroForm = Dictionary(Fields=Array([field]), XFA=xfa)
+    first.obj.Annots = pdf.make_indirect(Array([*annots, field]))
+    with pdf.open_outline() as outline:
+        outline.root.append(pikepdf.OutlineItem("Their site", action=web()))
+        outline.root.append(pikepdf.OutlineItem("Page 2", 1))
     out = io.BytesIO()
     pdf.save(out)
     return out.getvalue()

@@ -1,10 +1,14 @@
 """Rewrite an uploaded PDF without what names its maker, in a process of its own.
 
-The document information, XMP metadata, note authors, application data, signatures
-and attached files are left out. JPEG photos lose their EXIF, comments, and anything
-after the picture's end (a phone's preview image). Left as they are: images inside a
-page's content stream (inline images, small and rarely photos) and JPEG 2000 photos,
-which can carry metadata of their own.
+The document information, XMP metadata, note authors, application data, page
+thumbnails and dates, signatures and attached files are left out, and so are the
+actions that would make a reader contact someone or run code when staff open the
+file (links to web addresses, programs and other files, form submissions, JavaScript,
+media): the links keep their place on the page, and links within the file still work.
+JPEG photos lose their EXIF, comments, and anything after the picture's end (a
+phone's preview image). Left as they are: images inside a page's content stream
+(inline images, small and rarely photos) and JPEG 2000 photos, which can carry
+metadata of their own.
 
 A PDF from an anonymous upload is hostile input for qpdf: a few kilobytes can unpack
 into gigabytes (an object stream compressed many times over, or LZW, which qpdf
@@ -38,9 +42,12 @@ QPDF_LIMITS = {"flate_max_memory": 32 * 1024 * 1024, "run_length_max_memory": 32
 #: time to visit and, with what it holds, up to a few kilobytes of memory.
 MAX_OBJECTS = 100_000
 
-#: Keys that name who made, edited or signed a PDF, or carry files inside it, wherever
-#: they are: XMP streams, application data, associated and embedded files.
-PDF_IDENTITY_KEYS = ("/Metadata", "/PieceInfo", "/AF", "/EF", "/RF")
+#: Keys that name who made, edited or signed a PDF, carry files inside it, or act when it is
+#: opened, wherever they are: XMP streams, application data, associated and embedded files,
+#: a page's thumbnail (an image of its own) and modification date, additional actions
+#: (on opening, closing, printing, on a page, a field or a note), XFA forms (scripts).
+PDF_REMOVED_KEYS = ("/Metadata", "/PieceInfo", "/AF", "/EF", "/RF", "/Thumb", "/LastModified",
+                    "/AA", "/OpenAction", "/XFA")
 #: Keys of the document catalog alone: a portfolio, signature permissions, the signers'
 #: certificates, the addresses a web capture came from.
 PDF_CATALOG_KEYS = ("/Collection", "/Perms", "/DSS", "/SpiderInfo")
@@ -80,7 +87,7 @@ def main() -> int:
 
 
 def strip_pdf(data: bytes) -> bytes:
-    """Rewrite a PDF without what names its maker."""
+    """Rewrite a PDF without what names its maker or acts when it is opened."""
     with warnings.catch_warnings():
         # pikepdf warns about odd forms on save; the file is stored all the same.
         warnings.simplefilter("ignore", pikepdf.PikepdfWarning)
@@ -113,8 +120,10 @@ def _remove_pdf_identity(pdf: pikepdf.Pdf, objects: list) -> None:
         if key in root:
             del root[key]
     names = root.get("/Names")
-    if isinstance(names, pikepdf.Dictionary) and "/EmbeddedFiles" in names:
-        del names["/EmbeddedFiles"]
+    if isinstance(names, pikepdf.Dictionary):
+        for key in ("/EmbeddedFiles", "/JavaScript"):  # attached files, scripts run on opening
+            if key in names:
+                del names[key]
     for page in pdf.pages:
         annots = page.obj.get("/Annots")
         if isinstance(annots, pikepdf.Array):
@@ -124,7 +133,7 @@ def _remove_pdf_identity(pdf: pikepdf.Pdf, objects: list) -> None:
                                            and a.get("/Subtype") == Name.FileAttachment)])
     for obj in _pdf_dictionaries(objects):
         keys = obj.keys()  # one call, not one per key: a long PDF has many dictionaries
-        for key in keys.intersection(PDF_IDENTITY_KEYS):
+        for key in keys.intersection(PDF_REMOVED_KEYS):
             del obj[key]
         if "/T" in keys and "/Rect" in keys and "/Subtype" in keys \
                 and obj.Subtype != Name.Widget:
@@ -135,8 +144,21 @@ def _remove_pdf_identity(pdf: pikepdf.Pdf, objects: list) -> None:
             del obj["/V"]  # a signature names its signer (and no longer matches anyway)
         if "/I" in keys and obj.get("/Type") == Name.Thread:
             del obj["/I"]  # an article thread's own author and title
+        if "/A" in keys:
+            _keep_links_inside(obj)
         if isinstance(obj, pikepdf.Stream) and obj.get("/Subtype") == Name.Image:
             _strip_pdf_jpeg(obj)
+
+
+def _keep_links_inside(obj: pikepdf.Dictionary) -> None:
+    """Drop the action of a link, field or outline entry unless it goes to a page of the file."""
+    action = obj.A
+    if not isinstance(action, pikepdf.Dictionary) or "/S" not in action:
+        return  # not an action: a structure element's attributes are its /A too
+    if action.S != Name.GoTo:
+        del obj["/A"]
+    elif "/Next" in action:
+        del action["/Next"]  # what a link to a page would do next, anything at all
 
 
 def _pdf_dictionaries(objects: list):  # noqa: ANN202

@@ -13,7 +13,7 @@ import pikepdf
 from PIL import Image, PngImagePlugin
 
 from app.reporting.evidence import clean_upload
-from tests.pdfs import photo_pdf, plain_text_of, progressive_photo_with_trailer
+from tests.pdfs import active_pdf, photo_pdf, plain_text_of, progressive_photo_with_trailer
 
 
 def _jpeg_with_comment() -> bytes:
@@ -70,3 +70,35 @@ def test_a_photo_in_a_pdf_keeps_nothing_after_its_end_or_between_its_scans(app):
         with image.as_pil_image() as kept, Image.open(io.BytesIO(photo)) as sent:
             assert kept.tobytes() == sent.tobytes()  # the same picture, every scan of it
 
+
+def test_page_thumbnails_and_dates_are_left_out(app):
+    data = photo_pdf(progressive_photo_with_trailer("THUMB-MARKER"),
+                     thumbnail=_jpeg_with_comment())
+    clean = clean_upload(data, max_bytes=1_000_000)
+    assert b"OWNER-MARKER" not in plain_text_of(clean.data)
+    with pikepdf.open(io.BytesIO(clean.data)) as pdf:
+        [page] = pdf.pages
+        assert "/Thumb" not in page.obj and "/LastModified" not in page.obj
+        assert "/Im0" in page.Resources.XObject
+
+
+def test_actions_that_reach_out_or_run_code_are_removed_and_links_inside_kept(app):
+    data = active_pdf("SITE-MARKER")
+    assert plain_text_of(data).count(b"SITE-MARKER") > 5
+    clean = clean_upload(data, max_bytes=1_000_000)
+    assert b"SITE-MARKER" not in plain_text_of(clean.data)
+    assert b"JavaScript" not in plain_text_of(clean.data)
+    with pikepdf.open(io.BytesIO(clean.data)) as pdf:
+        assert "/OpenAction" not in pdf.Root and "/AA" not in pdf.Root
+        assert "/JavaScript" not in pdf.Root.Names
+        first, second = pdf.pages
+        assert "/AA" not in first.obj
+        web, program, form, inside, field = first.Annots
+        assert all("/A" not in link and link.Subtype == "/Link" for link in (web, program, form))
+        assert inside.A.S == "/GoTo" and inside.A.D[0] == second.obj and "/Next" not in inside.A
+        assert field.Subtype == "/Widget" and "/AA" not in field
+        assert pdf.Root.AcroForm.Fields == [field] and "/XFA" not in pdf.Root.AcroForm
+        with pdf.open_outline() as outline:
+            site, page_two = outline.root
+            assert site.title == "Their site" and site.action is None
+            assert page_two.destination[0] == second.obj
