@@ -86,7 +86,7 @@ def progressive_photo_with_trailer(marker: str) -> bytes:
 
 
 def photo_pdf(jpeg: bytes, *, thumbnail: bytes | None = None) -> bytes:
-    """A one-page PDF showing ``jpeg``; the page has a ``thumbnail`` JPEG and a last-modified date."""
+    """A one-page PDF showing ``jpeg``; the page has a last-modified date and a ``thumbnail``."""
     pdf = Pdf.new()
     pdf.add_blank_page(page_size=(200, 200))
     page = pdf.pages[0]
@@ -118,7 +118,8 @@ def active_pdf(marker: str) -> bytes:
     site = f"https://{marker}.example/"
 
     def script() -> Dictionary:
-        return Dictionary(Type=Name.Action, S=Name.JavaScript, JS=String(f"app.launchURL('{site}')"))
+        return Dictionary(Type=Name.Action, S=Name.JavaScript,
+                          JS=String(f"app.launchURL('{site}')"))
 
     def web() -> Dictionary:
         return Dictionary(S=Name.URI, URI=String(site))
@@ -131,8 +132,8 @@ def active_pdf(marker: str) -> bytes:
     actions = [web(), Dictionary(S=Name.Launch, F=String(f"{marker}.exe")),
                Dictionary(S=Name.SubmitForm, F=Dictionary(FS=Name.URL, F=String(site))),
                Dictionary(S=Name.GoTo, D=Array([second.obj, Name.Fit]), Next=script())]
-    annots = [Dictionary(Type=Name.Annot, Subtype=Name.Link, Rect=[10, 10 + 20 * i, 30, 25 + 20 * i],
-                         A=action) for i, action in enumerate(actions)]
+    annots = [Dictionary(Type=Name.Annot, Subtype=Name.Link, A=action, Rect=[10, y, 30, y + 15])
+              for y, action in zip(range(10, 100, 20), actions)]
     field = pdf.make_indirect(Dictionary(Type=Name.Annot, Subtype=Name.Widget, FT=Name.Tx,
                                          T=String("name"), Rect=[100, 10, 190, 30],
                                          P=first.obj, AA=Dictionary(K=script())))

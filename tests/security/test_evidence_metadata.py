@@ -72,8 +72,8 @@ def test_a_photo_in_a_pdf_keeps_nothing_after_its_end_or_between_its_scans(app):
 
 
 def test_page_thumbnails_and_dates_are_left_out(app):
-    data = photo_pdf(progressive_photo_with_trailer("THUMB-MARKER"),
-                     thumbnail=_jpeg_with_comment())
+    data = photo_pdf(progressive_photo_with_trailer("GPS-MARKER"), thumbnail=_jpeg_with_comment())
+    assert b"OWNER-MARKER" in plain_text_of(data)  # the thumbnail's JPEG comment
     clean = clean_upload(data, max_bytes=1_000_000)
     assert b"OWNER-MARKER" not in plain_text_of(clean.data)
     with pikepdf.open(io.BytesIO(clean.data)) as pdf:
