@@ -157,8 +157,8 @@ class ReportEvidence(MethodView):
     @bp.arguments(EvidenceUploadSchema, location="files")
     @bp.response(201, EvidenceCreatedSchema)
     @problem(413, "The file is over the size limit")
-    @problem(422, "Not a PNG, JPEG, WebP or PDF, unreadable or locked with a password, or the "
-                  "report has all the files it may have")
+    @problem(422, "Not a PNG, JPEG, WebP or PDF, unreadable, too complex to check or locked "
+                  "with a password, or the report has all the files it may have")
     @key_problems
     def post(self, files: dict, report: Report):
         """Add a screenshot (PNG, JPEG, WebP) or PDF; its hidden metadata is removed."""

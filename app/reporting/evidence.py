@@ -1,9 +1,8 @@
 """Evidence files: type from content, metadata stripped, encrypted storage.
 
 Pictures are re-encoded from their pixels. PDFs are rewritten by qpdf (through
-pikepdf) without what names their maker: the document information, XMP
-metadata, note authors, application data, signatures and attached files; the
-JPEG photos inside them lose their EXIF as a picture upload does.
+pikepdf), in a child process with its own memory and time limits, without what
+names their maker or acts when staff open them (see ``pdf_clean``).
 
 The store is an interface so an object store can replace the database later;
 the default keeps encrypted bytes in the ``evidence_blob`` table, which every
@@ -16,16 +15,17 @@ import hashlib
 import io
 import logging
 import secrets
+import subprocess
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Protocol
 
-import pikepdf
-from pikepdf import Name
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
 from app.errors import DomainError, ValidationFailed
+from app.reporting import pdf_clean
 from app.reporting.evidence_models import EvidenceBlob
 
 ALLOWED = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP",
@@ -38,9 +38,6 @@ MAX_PIXELS = 40_000_000
 # Pillow logs every EXIF tag it reads or writes (GPS position, camera, owner) at DEBUG:
 # a reporter's picture metadata must never reach the logs, whatever LOG_LEVEL says.
 logging.getLogger("PIL").setLevel(logging.INFO)
-# qpdf reports what it finds wrong in a damaged PDF as errors, quoting from the file at
-# times; such a file is refused with a message, and its contents stay out of the logs.
-logging.getLogger("pikepdf").setLevel(logging.CRITICAL)
 
 
 class FileTooLarge(DomainError):
@@ -124,132 +121,29 @@ def _strip_image(data: bytes, fmt: str) -> bytes:
                                field="file") from None
 
 
-#: Keys that name who made, edited or signed a PDF, or carry files inside it, wherever
-#: they are: XMP streams, application data, associated and embedded files.
-PDF_IDENTITY_KEYS = ("/Metadata", "/PieceInfo", "/AF", "/EF", "/RF")
-#: Keys of the document catalog alone: a portfolio, signature permissions, the signers'
-#: certificates, the addresses a web capture came from.
-PDF_CATALOG_KEYS = ("/Collection", "/Perms", "/DSS", "/SpiderInfo")
-#: JPEG segments a photo keeps: JFIF (APP0) and Adobe's colour transform (APP14) draw the
-#: pixels; every other APPn (EXIF, GPS, XMP, IPTC, ICC) and comments go.
-_JPEG_KEPT_APP = {0xE0, 0xEE}
+PDF_TOO_COMPLEX = ("That PDF is too large or complex for us to check. Send screenshots of it "
+                   "instead.")
 
 
 def _strip_pdf(data: bytes) -> bytes:
-    """Rewrite a PDF without what names its maker; refuse one that cannot be read."""
+    """Rewrite a PDF in a child process (see ``pdf_clean``); refuse one it cannot read."""
     try:
-        with warnings.catch_warnings():
-            # pikepdf warns about odd forms on save; the file is stored all the same.
-            warnings.simplefilter("ignore", pikepdf.PikepdfWarning)
-            with pikepdf.open(io.BytesIO(data)) as pdf:
-                _remove_pdf_identity(pdf)
-                out = io.BytesIO()
-                # Streams are copied as they are, never decompressed: a small file cannot
-                # unpack into gigabytes here. Without /ID in the trailer qpdf draws a new one.
-                pdf.save(out, fix_metadata_version=False,
-                         stream_decode_level=pikepdf.StreamDecodeLevel.none)
-                return out.getvalue()
-    except pikepdf.PasswordError:
+        # No environment: the child needs none, and so is not handed the app's secrets.
+        done = subprocess.run([sys.executable, "-I", pdf_clean.__file__], input=data,
+                              capture_output=True, env={}, timeout=pdf_clean.MAX_SECONDS,
+                              check=False)
+    except subprocess.TimeoutExpired:  # the child is killed
+        raise ValidationFailed(PDF_TOO_COMPLEX, field="file") from None
+    if done.returncode == 0:
+        return done.stdout
+    if done.returncode == pdf_clean.LOCKED:
         raise ValidationFailed("That PDF is locked with a password. Save a copy without one, "
-                               "or send a screenshot.", field="file") from None
-    except (pikepdf.PikepdfError, ValueError, TypeError, AttributeError, KeyError,
-            IndexError, RecursionError):
-        # A damaged file breaks qpdf or holds objects of the wrong kind where we look.
+                               "or send a screenshot.", field="file")
+    if done.returncode == pdf_clean.UNREADABLE:
         raise ValidationFailed("We could not read that PDF. Save it again, or send a "
-                               "screenshot.", field="file") from None
-
-
-def _remove_pdf_identity(pdf: pikepdf.Pdf) -> None:
-    for key in ("/Info", "/ID"):
-        if key in pdf.trailer:
-            del pdf.trailer[key]
-    root = pdf.Root
-    for key in PDF_CATALOG_KEYS:
-        if key in root:
-            del root[key]
-    names = root.get("/Names")
-    if isinstance(names, pikepdf.Dictionary) and "/EmbeddedFiles" in names:
-        del names["/EmbeddedFiles"]
-    for page in pdf.pages:
-        annots = page.obj.get("/Annots")
-        if isinstance(annots, pikepdf.Array):
-            # An attached file is another document with its own metadata: it is left out.
-            page.obj.Annots = pikepdf.Array(
-                [a for a in annots if not (isinstance(a, pikepdf.Dictionary)
-                                           and a.get("/Subtype") == Name.FileAttachment)])
-    for obj in _pdf_dictionaries(pdf):
-        keys = obj.keys()  # one call, not one per key: a long PDF has many dictionaries
-        for key in keys.intersection(PDF_IDENTITY_KEYS):
-            del obj[key]
-        if "/T" in keys and "/Rect" in keys and "/Subtype" in keys \
-                and obj.Subtype != Name.Widget:
-            del obj["/T"]  # the author of a note or markup (a form field's /T is its name)
-        if "/FS" in keys and obj.get("/Subtype") == Name.FileAttachment:
-            del obj["/FS"]  # an attachment note still reachable otherwise (from its popup)
-        if "/V" in keys and obj.get("/FT") == Name.Sig:
-            del obj["/V"]  # a signature names its signer (and no longer matches anyway)
-        if "/I" in keys and obj.get("/Type") == Name.Thread:
-            del obj["/I"]  # an article thread's own author and title
-        if isinstance(obj, pikepdf.Stream) and obj.get("/Subtype") == Name.Image:
-            _strip_pdf_jpeg(obj)
-
-
-def _pdf_dictionaries(pdf: pikepdf.Pdf):  # noqa: ANN202
-    """Yield every dictionary and stream of ``pdf``, direct ones inside others included."""
-    for top in pdf.objects:
-        pending = [top]
-        while pending:
-            obj = pending.pop()
-            if isinstance(obj, pikepdf.Dictionary | pikepdf.Stream):
-                yield obj
-                values = obj.values()
-            elif isinstance(obj, pikepdf.Array):
-                values = obj
-            else:
-                continue
-            # Indirect objects are visited once each, from ``pdf.objects``.
-            pending.extend(v for v in values
-                           if isinstance(v, pikepdf.Dictionary | pikepdf.Array)
-                           and not v.is_indirect)
-
-
-def _strip_pdf_jpeg(image: pikepdf.Stream) -> None:
-    """Drop the EXIF, XMP and comments of a JPEG photo inside a PDF, keeping its pixels."""
-    filters, parms = image.get("/Filter"), image.get("/DecodeParms")
-    if isinstance(filters, pikepdf.Array) and len(filters) == 1:
-        filters = filters[0]
-        parms = parms[0] if isinstance(parms, pikepdf.Array) and len(parms) == 1 else None
-    if filters != Name.DCTDecode:
-        return  # other filters before the JPEG's own are rare; such a photo is left as it is
-    raw = image.read_raw_bytes()
-    kept = _jpeg_without_metadata(raw)
-    if kept != raw:
-        parms = parms if isinstance(parms, pikepdf.Dictionary) else None
-        image.write(kept, filter=Name.DCTDecode, decode_parms=parms)
-
-
-def _jpeg_without_metadata(data: bytes) -> bytes:
-    """The JPEG's segments up to its image data, less APPn (but JFIF, Adobe) and comments."""
-    if not data.startswith(b"\xff\xd8"):
-        raise ValueError("not a JPEG")
-    out = bytearray(data[:2])
-    pos = 2
-    while True:
-        while pos < len(data) and data[pos] == 0xFF and data[pos + 1:pos + 2] == b"\xff":
-            pos += 1  # fill bytes before a marker
-        if pos + 4 > len(data) or data[pos] != 0xFF:
-            raise ValueError("damaged JPEG")
-        marker = data[pos + 1]
-        if marker == 0xDA:  # start of scan: the rest is the picture itself
-            out += data[pos:]
-            return bytes(out)
-        length = int.from_bytes(data[pos + 2:pos + 4], "big")
-        end = pos + 2 + length
-        if length < 2 or end > len(data):
-            raise ValueError("damaged JPEG")
-        if not ((0xE0 <= marker <= 0xEF and marker not in _JPEG_KEPT_APP) or marker == 0xFE):
-            out += data[pos:end]
-        pos = end
+                               "screenshot.", field="file")
+    # Over a limit, or stopped by one (out of memory or CPU time: killed by a signal).
+    raise ValidationFailed(PDF_TOO_COMPLEX, field="file")
 
 
 class EvidenceStore(Protocol):

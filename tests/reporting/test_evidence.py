@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import resource
+import time
 
 import pikepdf
 import pytest
@@ -15,7 +17,7 @@ from app.reporting.evidence import evidence_store
 from app.reporting.evidence_models import Evidence
 from tests.factories import AdminFactory, LeadFactory, SchoolFactory, StaffFactory
 from tests.helpers import csrf_token, sign_in
-from tests.pdfs import identifying_pdf, locked_pdf, plain_text_of
+from tests.pdfs import identifying_pdf, locked_pdf, object_stream_pdf, plain_text_of
 from tests.reporting.conftest import (
     audit_actions,
     open_with_key,
@@ -250,6 +252,32 @@ def test_wrong_files_are_refused_with_a_message_and_nothing_stored(client, schoo
     assert response.status_code == 422
     assert message in text(response)
     assert row_counts(session) == before
+
+
+TOO_COMPLEX = "That PDF is too large or complex for us to check. Send screenshots of it instead."
+
+
+@pytest.mark.parametrize("make", [
+    # an object stream of 768 MB of spaces, compressed twice: 2 KB
+    lambda: object_stream_pdf([b"<<>>"], padding=768 << 20, layers=2),
+    # LZW, which qpdf decodes without any memory limit: 430 KB that unpack to 590 MB
+    lambda: object_stream_pdf([b"<<>>"], lzw_cycles=80),
+    # 100,001 tiny objects, every one visited when the file is cleaned
+    lambda: object_stream_pdf([b"<<>>"] * 100_001),
+], ids=["stacked-flate", "lzw", "many-objects"])
+def test_a_pdf_built_to_exhaust_the_server_is_refused_quickly_and_nothing_stored(
+        client, school, session, opened, make):
+    data = make()
+    before = row_counts(session)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    response = upload(client, school.slug, data, "export.pdf")
+    assert response.status_code == 422
+    assert TOO_COMPLEX in text(response)
+    assert row_counts(session) == before
+    assert time.monotonic() - started < 5
+    # the web process never holds the unpacked file: a child process opens it
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_kb < 64 * 1024
 
 
 def test_a_jpeg_named_png_is_stored_as_what_it_is(client, school, session, opened):
