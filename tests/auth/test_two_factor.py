@@ -296,14 +296,20 @@ def test_enrolled_user_cannot_enrol_again_over_the_old_secret(client, session):
     assert not audit_entries(session, "auth.two_factor.enabled")
 
 
-def test_the_owners_browser_passes_both_steps_while_others_keep_the_account_locked(
-        client, other_client, session):
+def lead_signed_in_before(client):  # noqa: ANN001, ANN201
+    """A lead with two-factor who signed in on ``client``'s browser once, then signed out."""
     user = enrolled(LeadFactory)
     totp = pyotp.TOTP(user.totp_secret)
     t0 = time.time()
     sign_in(client, user)
     assert send_code(client, totp.at(t0 - 30)).status_code == 302
     client.post("/staff/logout", data={"csrf_token": page_csrf_token(client, "/staff/cases/")})
+    return user, totp, t0
+
+
+def test_the_owners_browser_passes_both_steps_while_others_keep_the_account_locked(
+        client, other_client, session):
+    user, totp, t0 = lead_signed_in_before(client)
     for _ in range(THRESHOLD + 2):
         sign_in(other_client, user, password="wrong")
     assert fresh(session, user).locked_until_dt is not None
@@ -320,12 +326,7 @@ def test_the_owners_browser_passes_both_steps_while_others_keep_the_account_lock
 def test_wrong_codes_past_a_lock_spend_the_budget_every_copy_of_the_cookie_shares(
         app, client, other_client, session):
     """Both steps and all copies of the owner's cookie draw on one budget of wrong tries."""
-    user = enrolled(LeadFactory)
-    totp = pyotp.TOTP(user.totp_secret)
-    t0 = time.time()
-    sign_in(client, user)
-    assert send_code(client, totp.at(t0 - 30)).status_code == 302
-    client.post("/staff/logout", data={"csrf_token": page_csrf_token(client, "/staff/cases/")})
+    user, totp, t0 = lead_signed_in_before(client)
     mark = client.get_cookie("sr_device", path="/staff/login").value
     user = fresh(session, user)
     user.failed_logins, user.locked_until_dt = THRESHOLD + 10, utcnow() + timedelta(minutes=60)
