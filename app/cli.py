@@ -27,6 +27,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(seed_if_empty)
     app.cli.add_command(rotate_keys)
+    app.cli.add_command(clean_evidence)
     app.cli.add_command(workers_status)
 
 
@@ -124,6 +125,31 @@ def rotate_keys() -> None:
     for name, count in counts.items():
         click.echo(f"  {name}: {count} re-encrypted")
     click.echo(f"Done: {sum(counts.values())} values re-encrypted.")
+
+
+@click.command("clean-evidence")
+@click.option("--batch", default=20, show_default=True, help="PDFs per transaction.")
+def clean_evidence(batch: int) -> None:
+    """Strip the metadata of PDF evidence stored before uploaded PDFs were cleaned.
+
+    Safe to run again: a cleaned PDF is not touched twice. A PDF the cleaner
+    refuses is left as it is; its evidence id is printed for an admin to look at.
+    """
+    from app.reporting.evidence import clean_stored_pdfs
+
+    cleaned, refused, after_id = 0, [], 0
+    while True:
+        done = clean_stored_pdfs(db.session, after_id=after_id, limit=batch)
+        db.session.commit()
+        cleaned += done.cleaned
+        refused += done.refused
+        after_id = done.last_id
+        if done.seen < batch:
+            break
+    click.echo(f"PDFs cleaned: {cleaned}.")
+    click.echo(f"PDFs that could not be cleaned (left as they are): {len(refused)}.")
+    if refused:
+        click.echo("  evidence ids: " + ", ".join(str(i) for i in refused))
 
 
 @click.command("seed-if-empty", hidden=True)

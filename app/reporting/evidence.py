@@ -19,14 +19,18 @@ import subprocess
 import sys
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.audit import services as audit
+from app.db import utcnow
 from app.errors import DomainError, ValidationFailed
 from app.reporting import pdf_clean
-from app.reporting.evidence_models import EvidenceBlob
+from app.reporting.evidence_models import Evidence, EvidenceBlob
 
 ALLOWED = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP",
            "application/pdf": None}
@@ -174,3 +178,59 @@ class DatabaseStore:
 
 def evidence_store() -> EvidenceStore:
     return DatabaseStore()
+
+
+# -- PDFs stored as uploaded, before PDFs were cleaned (``flask clean-evidence``) -------
+@dataclass(frozen=True)
+class StoredPdfBatch:
+    #: How many evidence rows the batch looked at, and the last one's id (the next cursor).
+    seen: int
+    last_id: int
+    cleaned: int
+    #: Evidence the cleaner refused (or whose bytes are missing or altered): left as it is.
+    refused: list[int]
+
+
+def clean_stored_pdfs(session: Session, *, after_id: int = 0, limit: int = 20,
+                      now: datetime | None = None) -> StoredPdfBatch:
+    """Clean up to ``limit`` PDFs stored as uploaded, after ``after_id``; the caller commits.
+
+    The same cleaner as an upload; the clean bytes replace the blob (encrypted, under a
+    new key, as an upload's) and ``stored_sha256`` and ``size`` follow them, while
+    ``original_sha256`` stays the hash of the file as it was uploaded. A PDF the cleaner
+    refuses is left as it is, never deleted. Runs for every school (no tenant scope).
+    """
+    now = now or utcnow()
+    query = (select(Evidence)
+             .where(Evidence.content_type == "application/pdf",
+                    Evidence.is_metadata_stripped.is_(False), Evidence.id > after_id)
+             .order_by(Evidence.id).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Evidence)  # the retention job may not delete it meanwhile
+    rows = list(session.scalars(query))
+    store = evidence_store()
+    refused: list[int] = []
+    entries = []
+    for evidence in rows:
+        try:
+            data = store.get(session, evidence.storage_key)
+            if hashlib.sha256(data).hexdigest() != evidence.stored_sha256:
+                raise KeyError(evidence.storage_key)  # not the bytes the row describes
+            clean = clean_upload(data, max_bytes=len(data))
+        except (KeyError, DomainError):
+            refused.append(evidence.id)
+            continue
+        old_key = evidence.storage_key
+        evidence.storage_key = store.put(session, clean.data)
+        store.delete(session, old_key)
+        evidence.size = len(clean.data)
+        evidence.stored_sha256 = hashlib.sha256(clean.data).hexdigest()
+        evidence.is_metadata_stripped = True
+        entries.append({"school_id": evidence.school_id, "action": "evidence.metadata_stripped",
+                        "actor_kind": "system", "case_id": evidence.case_id,
+                        "target": f"evidence:{evidence.id}", "at": now,
+                        "detail": {"sha256": evidence.stored_sha256, "size": evidence.size}})
+    session.flush()
+    audit.record_many(session, entries)
+    return StoredPdfBatch(seen=len(rows), last_id=rows[-1].id if rows else after_id,
+                          cleaned=len(entries), refused=refused)

@@ -384,3 +384,89 @@ def test_sending_the_form_without_a_file_asks_for_one(client, school, session, o
     assert response.status_code == 422
     assert "Choose a file to add." in text(response)
     assert row_counts(session) == before
+
+
+# -- flask clean-evidence: PDFs stored as uploaded, before uploaded PDFs were cleaned --------
+def _stored_as_uploaded(session, report, data: bytes, content_type: str = "application/pdf",
+                        *, is_stripped: bool = False) -> Evidence:  # noqa: ANN001
+    """An evidence row as an upload wrote it before PDFs were cleaned: the bytes as sent."""
+    digest = hashlib.sha256(data).hexdigest()
+    evidence = Evidence(school_id=report.school_id, case_id=report.case_id, report_id=report.id,
+                        content_type=content_type, size=len(data), original_sha256=digest,
+                        stored_sha256=digest, is_metadata_stripped=is_stripped,
+                        filename=f"{MARKER}.pdf",
+                        storage_key=evidence_store().put(session, data))
+    session.add(evidence)
+    session.flush()
+    return evidence
+
+
+def _system_audits(session, evidence_id: int) -> list[str]:  # noqa: ANN001
+    from app.audit.models import AuditEntry
+
+    return list(session.scalars(select(AuditEntry.action).where(
+        AuditEntry.target == f"evidence:{evidence_id}", AuditEntry.actor_kind == "system")))
+
+
+def test_clean_evidence_strips_pdfs_stored_as_uploaded_and_leaves_what_it_cannot(app, session):
+    from flask.cli import FlaskGroup
+
+    from app.audit.services import verify_chain
+    from app.reporting.evidence_models import EvidenceBlob
+    from tests.factories import make_case
+
+    reports = [make_case(session, SchoolFactory()).reports[0] for _ in range(2)]
+    original = identifying_pdf(MARKER)
+    old = [_stored_as_uploaded(session, report, original) for report in reports]  # two schools
+    locked = _stored_as_uploaded(session, reports[0], locked_pdf())
+    picture = _stored_as_uploaded(session, reports[0], png(), "image/png")
+    done = _stored_as_uploaded(session, reports[1], original, is_stripped=True)
+    session.commit()
+    old_keys = [e.storage_key for e in old]
+    untouched = {e.id: (e.storage_key, e.stored_sha256, e.is_metadata_stripped)
+                 for e in (locked, picture, done)}
+
+    def run():  # noqa: ANN202
+        # A batch of one: every PDF is its own transaction, and the refused one is passed over.
+        return app.test_cli_runner().invoke(FlaskGroup(), ["clean-evidence", "--batch", "1"])
+
+    result = run()
+
+    assert result.exit_code == 0, result.output
+    assert "PDFs cleaned: 2." in result.output
+    assert "could not be cleaned (left as they are): 1." in result.output
+    assert f"evidence ids: {locked.id}" in result.output
+    assert MARKER not in result.output
+    session.expire_all()
+    for evidence, old_key in zip(old, old_keys, strict=True):
+        evidence = session.get(Evidence, evidence.id)
+        stored = evidence_store().get(session, evidence.storage_key)
+        assert evidence.is_metadata_stripped and evidence.storage_key != old_key
+        assert session.get(EvidenceBlob, old_key) is None  # the file as uploaded is gone
+        assert MARKER.encode() not in plain_text_of(stored)
+        assert evidence.size == len(stored)
+        assert evidence.stored_sha256 == hashlib.sha256(stored).hexdigest()
+        # still the hash of the file as it was uploaded, as shown on the case page
+        assert evidence.original_sha256 == hashlib.sha256(original).hexdigest()
+        assert _system_audits(session, evidence.id) == ["evidence.metadata_stripped"]
+        raw = session.connection().exec_driver_sql(
+            "SELECT data FROM evidence_blob WHERE key = %s", (evidence.storage_key,)).scalar_one()
+        assert b"%PDF" not in bytes(raw)  # stored encrypted, as an upload is
+    for evidence_id, before in untouched.items():
+        evidence = session.get(Evidence, evidence_id)
+        assert (evidence.storage_key, evidence.stored_sha256,
+                evidence.is_metadata_stripped) == before
+        assert _system_audits(session, evidence_id) == []
+    assert all(verify_chain(session, r.school_id).is_intact for r in reports)
+    kept = evidence_store().get(session, locked.storage_key)  # never deleted
+    assert hashlib.sha256(kept).hexdigest() == locked.original_sha256
+    cleaned_keys = [session.get(Evidence, e.id).storage_key for e in old]
+
+    again = run()
+
+    assert again.exit_code == 0, again.output
+    assert "PDFs cleaned: 0." in again.output and f"evidence ids: {locked.id}" in again.output
+    session.expire_all()
+    assert [session.get(Evidence, e.id).storage_key for e in old] == cleaned_keys
+    assert all(_system_audits(session, e.id) == ["evidence.metadata_stripped"] for e in old)
+    assert session.get(Evidence, locked.id).storage_key == untouched[locked.id][0]
