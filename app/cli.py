@@ -28,6 +28,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_if_empty)
     app.cli.add_command(rotate_keys)
     app.cli.add_command(clean_evidence)
+    app.cli.add_command(repair_purged_cases)
     app.cli.add_command(workers_status)
 
 
@@ -150,6 +151,29 @@ def clean_evidence(batch: int) -> None:
     click.echo(f"PDFs that could not be cleaned (left as they are): {len(refused)}.")
     if refused:
         click.echo("  evidence ids: " + ", ".join(str(i) for i in refused))
+
+
+@click.command("repair-purged-cases")
+@click.option("--batch", default=50, show_default=True, help="Cases per transaction.")
+def repair_purged_cases(batch: int) -> None:
+    """Close, and purge again, cases reopened or worked on after retention purged them.
+
+    Safe to run again: a repaired case is closed and empty, and is not touched twice.
+    """
+    from app.cases.retention import repair_purged
+    from app.db import utcnow
+
+    repaired, closed, after_id = 0, 0, 0
+    while True:
+        ids, closed_now = repair_purged(db.session, now=utcnow(), after_id=after_id, limit=batch)
+        db.session.commit()
+        repaired += len(ids)
+        closed += closed_now
+        if len(ids) < batch:
+            break
+        after_id = ids[-1]
+    click.echo(f"Purged cases still open, now closed: {closed}.")
+    click.echo(f"Purged cases whose later content was deleted again: {repaired}.")
 
 
 @click.command("seed-if-empty", hidden=True)

@@ -163,3 +163,137 @@ def test_the_purged_case_page_says_so_and_offers_no_work(session, world, as_staf
     assert snapshot(session, case.id) == before
     session.expire_all()
     assert session.get(Case, case.id).status is CaseStatus.CLOSED
+
+
+# -- flask repair-purged-cases: cases reopened and worked on before the fix ----------------
+def _late_content(session, world, case: Case) -> dict:  # noqa: ANN001
+    """Write to ``case`` what staff could before reopening a purged case was refused."""
+    from app.cases.identifier_models import IdentifierKind
+    from app.cases.models import CaseEvent, EventKind
+    from app.cases.people_models import CasePerson, PersonKind, PersonRole
+    from app.notifications.models import NotificationStatus
+    from app.reporting.evidence import evidence_store
+    from app.reporting.evidence_models import Evidence
+
+    now = utcnow()
+    note = CaseEvent(school_id=case.school_id, case_id=case.id, actor_id=world.lead.id,
+                     kind=EventKind.NOTE, body="Sam Smith came back to say it started again")
+    person = CasePerson(school_id=case.school_id, case_id=case.id, role=PersonRole.TARGET,
+                        kind=PersonKind.STUDENT, name="Sam Smith")
+    ident = CaseIdentifier(school_id=case.school_id, case_id=case.id,
+                           kind=IdentifierKind.STUDENT_NAME, digest="d" * 32, source="person:0")
+    held = FollowUpSession(school_id=case.school_id, case_id=case.id,
+                           counsellor_id=world.counsellor.id, kind=SessionKind.TARGET_CHECK_IN,
+                           mode=SessionMode.IN_PERSON, status=SessionStatus.COMPLETED,
+                           notes="What Sam said", strategies="Walk home with a friend")
+    held.set_time(now - timedelta(days=2), 60)
+    booked = FollowUpSession(school_id=case.school_id, case_id=case.id,
+                             counsellor_id=world.counsellor.id, kind=SessionKind.TARGET_CHECK_IN,
+                             mode=SessionMode.IN_PERSON, status=SessionStatus.SCHEDULED)
+    booked.set_time(now + timedelta(days=2), 60)
+    key = evidence_store().put(session, b"%PDF-1.4 a late file")
+    session.add_all([note, person, ident, held, booked])
+    session.flush()
+    session.add(Evidence(school_id=case.school_id, case_id=case.id, report_id=case.reports[0].id,
+                         content_type="application/pdf", size=20, original_sha256="0" * 64,
+                         stored_sha256="0" * 64, is_metadata_stripped=False, storage_key=key))
+    session.add_all([
+        Notification(key=f"session_reminder:{booked.id}:24h:x", kind="session_reminder",
+                     school_id=case.school_id, case_id=case.id,
+                     recipient_staff_id=world.counsellor.id,
+                     next_attempt_dt=now + timedelta(days=1)),
+        Notification(key=f"escalation:{case.id}:L1:x", kind="escalation",
+                     school_id=case.school_id, case_id=case.id,
+                     recipient_staff_id=world.counsellor.id, next_attempt_dt=now),
+        Notification(key=f"escalation:{case.id}:L0:sent", kind="escalation",
+                     school_id=case.school_id, case_id=case.id, status=NotificationStatus.SENT,
+                     recipient_staff_id=world.counsellor.id, next_attempt_dt=now),
+    ])
+    case.next_escalation_dt = now - timedelta(minutes=5)
+    case.escalation_level = 1
+    session.commit()
+    return {"note": note.id, "person": person.id, "held": held.id, "booked": booked.id,
+            "blob": key}
+
+
+def _flask(app, *args: str):  # noqa: ANN001, ANN202
+    """Run ``flask <args>`` as the ``flask`` command does (it pushes the app context)."""
+    from flask.cli import FlaskGroup
+
+    return app.test_cli_runner().invoke(FlaskGroup(), list(args))
+
+
+def _audited(session, case_id: int) -> list[tuple[str, str]]:  # noqa: ANN001
+    from app.audit.models import AuditEntry
+
+    return list(session.execute(select(AuditEntry.action, AuditEntry.actor_kind)
+                                .where(AuditEntry.case_id == case_id).order_by(AuditEntry.id)))
+
+
+def test_repair_purged_cases_closes_and_empties_cases_worked_after_their_purge(app, session,
+                                                                                world):
+    from app.cases.models import CaseEvent, EventKind
+    from app.cases.people_models import CasePerson
+    from app.notifications.models import NotificationStatus
+    from app.reporting.evidence_models import Evidence, EvidenceBlob
+
+    stuck = _purged(session, world, reopened=True)          # reopened, worked, still open
+    late = _late_content(session, world, stuck)
+    reclosed = _purged(session, world, reopened=True)       # reopened, noted, closed again
+    session.add(CaseEvent(school_id=reclosed.school_id, case_id=reclosed.id,
+                          kind=EventKind.NOTE, actor_id=world.lead.id, body="A late note"))
+    reclosed.set_status(CaseStatus.CLOSED)
+    reclosed.closed_dt = utcnow()
+    untouched = _purged(session, world)                     # purged and left alone
+    other = _purged(session, world, reopened=True)          # another school's: a system task
+    other.school_id = world.other_school.id
+    live = make_case(session, world.school)
+    session.commit()
+    left_alone = {c.id: _everything(session, c.id) for c in (untouched, live)}
+    audits_before = {c.id: _audited(session, c.id) for c in (stuck, reclosed, other)}
+
+    result = _flask(app, "repair-purged-cases")
+
+    assert result.exit_code == 0, result.output
+    assert "Purged cases still open, now closed: 2." in result.output
+    assert "Purged cases whose later content was deleted again: 3." in result.output
+    assert "Sam" not in result.output and stuck.reference not in result.output
+    session.expire_all()
+    case = session.get(Case, stuck.id)
+    assert case.status is CaseStatus.CLOSED and not case.is_open and case.closed_dt is not None
+    assert case.next_escalation_dt is None and case.is_purged
+    assert session.get(CaseEvent, late["note"]).body is None
+    assert session.get(CasePerson, late["person"]).name is None
+    assert session.get(FollowUpSession, late["held"]).notes is None
+    assert session.get(FollowUpSession, late["held"]).strategies is None
+    assert session.get(FollowUpSession, late["booked"]).status is SessionStatus.CANCELLED
+    assert session.scalar(select(func.count()).select_from(CaseIdentifier)
+                          .where(CaseIdentifier.case_id == case.id)) == 0
+    assert session.scalar(select(func.count()).select_from(Evidence)
+                          .where(Evidence.case_id == case.id)) == 0
+    assert session.get(EvidenceBlob, late["blob"]) is None
+    # Nothing still to send about it; what was sent stays on record.
+    assert session.execute(select(Notification.status).where(
+        Notification.case_id == case.id)).scalars().all() == [NotificationStatus.SENT]
+    closing = session.execute(select(CaseEvent).where(
+        CaseEvent.case_id == case.id, CaseEvent.kind == EventKind.STATUS_CHANGED)
+        .order_by(CaseEvent.id.desc())).scalars().first()
+    assert closing.actor_id is None and closing.data == {"from": "in_progress", "to": "closed",
+                                                         "reopened": False}
+    assert _audited(session, stuck.id)[len(audits_before[stuck.id]):] == [
+        ("case.status_changed", "system"), ("case.purged", "system")]
+    assert _audited(session, reclosed.id)[len(audits_before[reclosed.id]):] == [
+        ("case.purged", "system")]
+    assert session.get(CaseEvent, session.scalar(
+        select(func.max(CaseEvent.id)).where(CaseEvent.case_id == reclosed.id))).body is None
+    assert session.get(Case, other.id).status is CaseStatus.CLOSED
+    assert _audited(session, other.id)[len(audits_before[other.id]):] == [
+        ("case.status_changed", "system"), ("case.purged", "system")]
+    assert {c: _everything(session, c) for c in left_alone} == left_alone
+
+    after = {c.id: _everything(session, c.id) for c in (stuck, reclosed, other, untouched, live)}
+    again = _flask(app, "repair-purged-cases")
+
+    assert again.exit_code == 0, again.output
+    assert "now closed: 0." in again.output and "deleted again: 0." in again.output
+    assert {c: _everything(session, c) for c in after} == after
