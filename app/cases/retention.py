@@ -14,7 +14,7 @@ import logging
 import secrets
 from datetime import datetime
 
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.audit import services as audit
@@ -22,10 +22,10 @@ from app.cases.identifier_models import CaseIdentifier
 from app.cases.models import Case, CaseEvent, EventKind
 from app.cases.people_models import CasePerson
 from app.cases.vocabulary import CaseStatus
+from app.notifications.models import Notification, NotificationStatus
 from app.reporting.evidence import evidence_store
 from app.reporting.evidence_models import Evidence
 from app.reporting.models import Report
-from app.notifications.models import Notification, NotificationStatus
 from app.scheduling.models import FollowUpSession, SessionStatus
 from app.schools.models import School
 
@@ -98,7 +98,7 @@ def purge_case(session: Session, case: Case, *, now: datetime) -> dict[str, int]
     return counts
 
 
-def _content_left() -> object:
+def _content_left() -> ColumnElement[bool]:
     """Whether a case still holds content: what :func:`purge_case` clears, as SQL."""
     return or_(
         exists().where(CaseEvent.case_id == Case.id, CaseEvent.body.isnot(None)),

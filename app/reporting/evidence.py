@@ -212,12 +212,8 @@ def clean_stored_pdfs(session: Session, *, after_id: int = 0, limit: int = 20,
     refused: list[int] = []
     entries = []
     for evidence in rows:
-        try:
-            data = store.get(session, evidence.storage_key)
-            if hashlib.sha256(data).hexdigest() != evidence.stored_sha256:
-                raise KeyError(evidence.storage_key)  # not the bytes the row describes
-            clean = clean_upload(data, max_bytes=len(data))
-        except (KeyError, DomainError):
+        clean = _clean_stored(session, store, evidence)
+        if clean is None:
             refused.append(evidence.id)
             continue
         old_key = evidence.storage_key
@@ -234,3 +230,17 @@ def clean_stored_pdfs(session: Session, *, after_id: int = 0, limit: int = 20,
     audit.record_many(session, entries)
     return StoredPdfBatch(seen=len(rows), last_id=rows[-1].id if rows else after_id,
                           cleaned=len(entries), refused=refused)
+
+
+def _clean_stored(session: Session, store: EvidenceStore, evidence: Evidence) -> CleanFile | None:
+    """The stored file cleaned, or ``None`` if its bytes are missing, altered or refused."""
+    try:
+        data = store.get(session, evidence.storage_key)
+    except KeyError:
+        return None
+    if hashlib.sha256(data).hexdigest() != evidence.stored_sha256:
+        return None  # not the bytes the row describes
+    try:
+        return clean_upload(data, max_bytes=len(data))  # an accepted file: no size limit now
+    except DomainError:
+        return None
