@@ -49,16 +49,18 @@ def case_url(base_url: str, case_id: int | None) -> str:
     return f"{base_url}/staff/cases/{case_id}" if case_id else f"{base_url}/staff/cases/"
 
 
-def _when(value: str | None, tz: ZoneInfo) -> str | None:
-    if not value:
-        return None
+def aware_moment(value: object) -> datetime | None:
+    """An ISO time with its offset from a notification's data, or None (absent, naive, bad)."""
     try:
-        moment = datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(str(value)) if value else None
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        return None
-    return moment.astimezone(tz).strftime("%A %d %B at %H:%M").replace(" 0", " ")
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
+def _when(value: str | None, tz: ZoneInfo) -> str | None:
+    moment = aware_moment(value)
+    return moment.astimezone(tz).strftime("%A %d %B at %H:%M").replace(" 0", " ") if moment else None
 
 
 def staff_content(kind: str, data: dict, *, case_id: int | None, base_url: str,

@@ -37,6 +37,7 @@ from app.auth.models import StaffUser
 from app.db import utcnow
 from app.notifications.content import (
     REPORTER_KINDS,
+    aware_moment,
     render_email,
     reporter_content,
     staff_content,
@@ -242,13 +243,6 @@ def _recipient(session: Session, row: _Row) -> str:
     raise Undeliverable("no recipient")
 
 
-def _planned_start(data: dict) -> datetime | None:
-    try:
-        return datetime.fromisoformat(data["start"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
 def _check_session_still_on(session: Session, note: Notification,
                             now: datetime) -> tuple[dict, int | None]:
     """Return ``data`` and the case to link to, or refuse a stale reminder.
@@ -273,7 +267,7 @@ def _check_session_still_on(session: Session, note: Notification,
         .where(FollowUpSession.id == int(session_id))).first()
     if follow_up is None or follow_up.status is not SessionStatus.SCHEDULED:
         raise Undeliverable("session no longer scheduled")
-    if _planned_start(data) != follow_up.start_dt:
+    if aware_moment(data.get("start")) != follow_up.start_dt:
         raise Undeliverable("session moved since the reminder was planned")
     if follow_up.start_dt <= now:
         raise Undeliverable("session already started")
@@ -289,10 +283,9 @@ def _superseded(lead: object, start: datetime, now: datetime) -> bool:
     """Whether a shorter reminder lead than ``lead`` has already come round."""
     from app.scheduling.services import REMINDER_LEADS
 
-    leads = dict(REMINDER_LEADS)
-    before = leads.get(str(lead))
+    before = next((b for name, b in REMINDER_LEADS if name == lead), None)
     return before is not None and any(
-        other < before and now >= start - other for other in leads.values())
+        other < before and now >= start - other for _, other in REMINDER_LEADS)
 
 
 def compose(session: Session, row: _Row, config: Mapping[str, Any], *, now: datetime):
@@ -365,26 +358,18 @@ def _retry_or_fail(note: Notification, reason: str, settings: DeliverySettings) 
     of up to ``settings.retry_for`` delays mail but loses none.
     """
     now = utcnow()
-    since = _parse_dt((note.data or {}).get(FAILING_SINCE))
+    since = aware_moment((note.data or {}).get(FAILING_SINCE))
     if since is None:
         since = now
         note.data = {**(note.data or {}), FAILING_SINCE: now.isoformat()}
     if now - since >= settings.retry_for:
         _fail(note, reason)
         return Outcome.FAILED
-    note.last_error = reason[:200]
+    note.last_error = reason  # fixed words, or MailError's, already short
     note.next_attempt_dt = now + backoff(note.attempts, settings.retry_base)
     log.info("notification retry scheduled",
              extra={"notification_id": note.id, "attempts": note.attempts})
     return Outcome.RETRY
-
-
-def _parse_dt(value: object) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
-    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 def _fail(note: Notification, reason: str) -> None:
