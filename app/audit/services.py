@@ -134,7 +134,7 @@ def record(
                      case_id=case_id, target=target, detail=detail, at=at)
     session.add(entry)
     session.flush()
-    conn.execute(_MOVE, {"key": chain_key(school_id), "head": entry.entry_hash})
+    move_heads(conn, [{"school_id": school_id, "entry_hash": entry.entry_hash}])
     return entry
 
 

@@ -119,4 +119,4 @@ class MergeForm(VersionedForm):
 
 
 class RevealForm(FlaskForm):
-    report_id = IntegerField(validators=[DataRequired(), NumberRange(min=0, max=MAX_ID)])
+    report_id = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=MAX_ID)])

@@ -63,7 +63,10 @@ def purge_expired(session: Session, *, now: datetime, limit: int = 50) -> int:
 
 
 def purge_case(session: Session, case: Case, *, now: datetime) -> dict[str, int]:
-    """Remove the content of one case, keep its countable facts, audit it; the caller commits."""
+    """Remove the content of one case, keep its countable facts, audit it; the caller commits.
+
+    What it clears, :func:`_content_left` looks for: change one, change the other.
+    """
     counts = {"reports": 0, "events": 0, "evidence": 0, "people": 0, "sessions": 0,
               "identifiers": 0}
     for report in list(session.scalars(select(Report).where(Report.case_id == case.id))):

@@ -297,3 +297,23 @@ def test_repair_purged_cases_closes_and_empties_cases_worked_after_their_purge(a
     assert again.exit_code == 0, again.output
     assert "now closed: 0." in again.output and "deleted again: 0." in again.output
     assert {c: _everything(session, c) for c in after} == after
+
+
+def test_what_the_repair_finds_left_is_what_the_purge_deletes(session, world):
+    """retention._content_left restates purge_case's list as SQL: the two must not drift."""
+    from app.cases.retention import _content_left
+
+    def holds_content(case: Case) -> bool:
+        session.flush()
+        return session.scalar(select(Case.id).where(Case.id == case.id, _content_left())) \
+            is not None
+
+    live = make_case(session, world.school)
+    worked = _purged(session, world, reopened=True)
+    _late_content(session, world, worked)
+    assert holds_content(live) and holds_content(worked)
+
+    for case in (live, worked):
+        purge_case(session, case, now=utcnow())
+
+    assert not holds_content(live) and not holds_content(worked)
