@@ -45,6 +45,19 @@ def _risk_raised_to_critical(s: Session, school_id: int, staff_id: int) -> None:
                       reason="They said they are not safe at home.", version=case.version)
 
 
+def _school_with_lead(engine, slug: str) -> tuple[int, int]:  # noqa: ANN001
+    """A committed school with one lead (lead@example.org); their ids."""
+    with Session(engine) as s:
+        school = School(slug=slug, name=f"{slug.title()} Academy")
+        s.add(school)
+        s.flush()
+        lead = StaffUser(school_id=school.id, email="lead@example.org", name="Lead",
+                         password_hash=_password_hash(), case_role=CaseRole.LEAD)
+        s.add(lead)
+        s.commit()
+        return school.id, lead.id
+
+
 @pytest.mark.parametrize("write", [_critical_report, _reporter_message, _risk_raised_to_critical])
 def test_a_writer_holding_a_staff_row_and_a_notification_for_that_person_both_finish(
         backends, write):
@@ -52,20 +65,14 @@ def test_a_writer_holding_a_staff_row_and_a_notification_for_that_person_both_fi
         pytest.skip("the row locks that could deadlock here are PostgreSQL's")
     with throwaway_app(backends, f"lock_order_{write.__name__.strip('_')}"):
         engine = db.engine
+        school_id, lead_id = _school_with_lead(engine, "locks")
         with Session(engine) as s:
-            school = School(slug="locks", name="Lock Academy")
-            s.add(school)
-            s.flush()
-            lead = StaffUser(school_id=school.id, email="lead@example.org", name="Lead",
-                             password_hash=_password_hash(), case_role=CaseRole.LEAD)
-            s.add_all([lead, StaffUser(school_id=school.id, email="other@example.org",
-                                       name="Other lead", password_hash=_password_hash(),
-                                       case_role=CaseRole.LEAD)])
-            s.flush()
+            school = s.get(School, school_id)
+            s.add(StaffUser(school_id=school_id, email="other@example.org", name="Other lead",
+                            password_hash=_password_hash(), case_role=CaseRole.LEAD))
             first = reporting.submit_report(s, school, report_input())
-            s.get(Case, first.case_id).assignee_id = lead.id
+            s.get(Case, first.case_id).assignee_id = lead_id
             s.commit()
-            school_id, lead_id = school.id, lead.id
         outcome: dict[str, str] = {}
         row_locked = threading.Event()
 
@@ -116,15 +123,7 @@ def test_a_critical_report_does_not_wait_for_a_session_being_booked_with_its_lea
         pytest.skip("the row locks compared here are PostgreSQL's")
     with throwaway_app(backends, "lock_strength"):
         engine = db.engine
-        with Session(engine) as s:
-            school = School(slug="strength", name="Strength Academy")
-            s.add(school)
-            s.flush()
-            lead = StaffUser(school_id=school.id, email="lead@example.org", name="Lead",
-                             password_hash=_password_hash(), case_role=CaseRole.LEAD)
-            s.add(lead)
-            s.commit()
-            school_id, lead_id = school.id, lead.id
+        school_id, lead_id = _school_with_lead(engine, "strength")
         booking = Session(engine)
         booking.execute(select(StaffUser.id).where(StaffUser.id == lead_id)
                         .with_for_update(key_share=True))  # as scheduling's _check_free
