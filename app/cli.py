@@ -6,6 +6,7 @@ import secrets
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
@@ -29,6 +30,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(rotate_keys)
     app.cli.add_command(clean_evidence)
     app.cli.add_command(repair_purged_cases)
+    app.cli.add_command(set_admin_contact)
     app.cli.add_command(workers_status)
 
 
@@ -59,6 +61,31 @@ def create_school(slug: str, name: str, timezone: str) -> None:
     school = _create_school(slug, name, timezone)
     db.session.commit()
     click.echo(f"Created school {school.slug!r} ({school.name}), id {school.id}.")
+
+
+@click.command("set-admin-contact")
+@click.argument("slug")
+@click.argument("email", required=False)
+def set_admin_contact(slug: str, email: str | None) -> None:
+    """Set (or, without EMAIL, clear) where a school's level-3 escalations also go.
+
+    Level 3 reaches every lead and admin account, and this address too (the head's,
+    say, who may have no account); the worker reads it when it sends.
+    """
+    school = db.session.execute(select(School).where(School.slug == slug)).scalar_one_or_none()
+    if school is None:
+        raise click.ClickException(f"no school with slug {slug!r}")
+    if email is not None:
+        try:
+            email = validate_email(email, check_deliverability=False).normalized
+        except EmailNotValidError:
+            raise click.BadParameter("not an email address", param_hint="EMAIL") from None
+    school.admin_contact_email = email
+    audit.record(db.session, "school.admin_contact_set", school_id=school.id,
+                 actor_kind="system", target=f"school:{school.id}", detail={"set": bool(email)})
+    db.session.commit()
+    click.echo(f"Level-3 escalations of {school.slug!r} also go to {email}." if email
+               else f"Level-3 escalations of {school.slug!r} go to its leads and admins only.")
 
 
 @click.command("create-user")
